@@ -1,0 +1,3 @@
+from qandu.cli import main
+
+main()

@@ -1,0 +1,149 @@
+"""The application object and :func:`serve`, the server's one root nursery."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any
+
+import attrs
+import trio
+
+from qandu.auth import Auth
+from qandu.bots import Bot, load_bots
+from qandu.bus import Bus
+from qandu.chat import ChatService
+from qandu.config import Config
+from qandu.pipeline import Dispatcher
+from qandu.plugins import PluginManager
+from qandu.storage import Store
+
+log = logging.getLogger("qandu")
+
+
+@attrs.frozen
+class Endpoints:
+    """Where a running server listens (ports are real even when 0 was configured)."""
+
+    http_url: str
+    ws_url: str
+    http_port: int
+    ws_port: int
+
+
+@attrs.define
+class App:
+    """Everything one server needs, built from a validated :class:`Config`.
+
+    Built by :meth:`create`; tests build one per test (there is no global app).
+    """
+
+    config: Config
+    pm: PluginManager
+    store: Store
+    bus: Bus
+    bots: dict[str, Bot]
+    auth: Auth
+    chat: ChatService
+    endpoints: Endpoints | None = None
+    state: dict[str, Any] = attrs.Factory(dict)
+    """Scratch space for plugins (keyed by plugin name)."""
+
+    @classmethod
+    def create(cls, config: Config, *, pm: PluginManager | None = None, load_plugins: bool = True) -> App:
+        """Assemble an app: load plugins and bots, prepare (not open) storage."""
+        if pm is None:
+            pm = PluginManager(hook_timeout=config.dispatch.hook_timeout)
+            if load_plugins:
+                pm.load_installed(config.plugins)
+        bots = load_bots([config.path(p) for p in config.bots.paths])
+        store = Store.from_url(config.storage.url, data_dir=config.data_dir)
+        bus = Bus()
+        chat = ChatService(store, bus, pm, bots)
+        auth = Auth(config.auth, config.data_dir)
+        return cls(config=config, pm=pm, store=store, bus=bus, bots=bots, auth=auth, chat=chat)
+
+    @property
+    def default_bot(self) -> str | None:
+        name = self.config.bots.default
+        return name if name in self.bots else next(iter(self.bots), None)
+
+
+async def serve(app: App, *, task_status: trio.TaskStatus[Endpoints] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the server until cancelled or signalled; ``task_status`` gets the bound endpoints.
+
+    Lifetimes nest: storage outlives the dispatcher, which outlives plugin services,
+    which outlive the gateway and HTTP listeners.  On SIGTERM/SIGINT the listeners stop,
+    open sockets close with 1001, the pipeline drains and pending writes are committed.
+    """
+    from qandu.gateway.server import Gateway
+    from qandu.http.server import serve_http
+
+    app.config.data_dir.mkdir(parents=True, exist_ok=True)
+    async with app.store:
+        for bot in app.bots.values():
+            await app.store.ensure_bot_user(bot.name, display_name=bot.display_name, avatar=bot.avatar)
+        await app.pm.call_all("qandu_startup", app=app)
+        dispatcher = Dispatcher(
+            app.chat, app.pm, workers=app.config.dispatch.workers, queue_size=app.config.dispatch.queue_size
+        )
+        app.chat.dispatcher = dispatcher
+        try:
+            async with trio.open_nursery() as pipeline_nursery:
+                await pipeline_nursery.start(dispatcher.run)
+                async with trio.open_nursery() as services:
+                    for service in app.pm.services(app):
+                        await services.start(_run_service, app, service)
+                    gateway = Gateway(app)
+                    async with trio.open_nursery() as listeners:
+                        ws_port = await listeners.start(gateway.serve)
+                        http_port = await listeners.start(serve_http, app, gateway)
+                        app.endpoints = _endpoints(app, http_port, ws_port)
+                        log.info(
+                            "serving HTTP on %s and the gateway on %s",
+                            app.endpoints.http_url,
+                            app.endpoints.ws_url,
+                        )
+                        stop = trio.Event()
+                        listeners.start_soon(_stop_on_signal, stop)
+                        task_status.started(app.endpoints)
+                        try:
+                            await stop.wait()
+                        finally:
+                            with trio.CancelScope(shield=True):
+                                await gateway.drain(app.config.server.drain_timeout)
+                            listeners.cancel_scope.cancel()
+                    services.cancel_scope.cancel()
+                app.chat.dispatcher = None
+                with trio.CancelScope(shield=True):
+                    await dispatcher.close()
+        finally:
+            with trio.CancelScope(shield=True):
+                await app.pm.notify("qandu_shutdown", app=app)
+    log.info("stopped")
+
+
+async def _run_service(app: App, service: Any, *, task_status: trio.TaskStatus[None]) -> None:
+    try:
+        await service.run(app, task_status=task_status)
+    except Exception:
+        log.exception("plugin service %s failed", service.name)
+
+
+async def _stop_on_signal(stop: trio.Event) -> None:
+    try:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("received %s: draining", signal.Signals(signum).name)
+                stop.set()
+                return
+    except ValueError:  # not in the main thread (tests): no signal handling
+        await trio.sleep_forever()
+
+
+def _endpoints(app: App, http_port: int, ws_port: int) -> Endpoints:
+    server = app.config.server
+    host = server.host if server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    http_url = server.public_url or f"http://{host}:{http_port}"
+    ws_url = server.public_ws_url or f"ws://{host}:{ws_port}/ws"
+    return Endpoints(http_url=http_url.rstrip("/"), ws_url=ws_url, http_port=http_port, ws_port=ws_port)

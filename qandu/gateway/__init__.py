@@ -1,0 +1,1 @@
+"""The WebSocket gateway: the sans-IO protocol (``protocol``) and its trio server."""

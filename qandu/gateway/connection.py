@@ -1,0 +1,300 @@
+"""One authenticated WebSocket connection: reader, writer and heartbeat tasks.
+
+Outbound frames go through a bounded queue; a client that stops reading fills it and is
+closed with 4008 (it reconnects and resumes) instead of slowing anyone else down.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+import qandu
+from qandu.bus import STAFF_TOPIC, conversation_topic, user_topic
+from qandu.domain import Message, User
+from qandu.errors import InvalidRequest, QanduError
+from qandu.gateway import protocol as p
+
+if TYPE_CHECKING:
+    from qandu.app import App
+    from qandu.gateway.server import Gateway
+
+log = logging.getLogger("qandu.gateway")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_SLOW_CONSUMER = 4008
+CLOSE_HEARTBEAT_TIMEOUT = 4009
+RESUME_PAGE = 200
+ABORT_GRACE = 1.0
+"""Seconds a dropped connection gets to take its close frame before the socket is cut."""
+
+
+class Connection:
+    """Serves one user over one WebSocket; a :class:`qandu.bus.Subscriber`."""
+
+    def __init__(self, app: App, gateway: Gateway, ws: WebSocketConnection, user: User) -> None:
+        self.app = app
+        self.chat = app.chat
+        self.gateway = gateway
+        self.ws = ws
+        self.user = user
+        self.topics: set[str] = set()
+        self._send, self._outbox = trio.open_memory_channel[bytes](app.config.gateway.send_queue)
+        self._scope = trio.CancelScope()
+        self._close_code: tuple[int, str] | None = None
+        self._dropping = False
+        self._writing = False
+        self._last_sent: dict[str, int] = {}
+        self._first_live: dict[str, int] = {}
+        self._resuming: dict[str, list[tuple[int, bytes]]] = {}
+        self._own_conversations: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        conversations = await self.chat.list_conversations(self.user, limit=100)
+        self._own_conversations = [c.id for c in conversations if c.is_participant(self.user.id)]
+        self._subscribe(user_topic(self.user.id))
+        if self.user.is_staff:
+            self._subscribe(STAFF_TOPIC)
+        for conversation_id in self._own_conversations:
+            self._subscribe(conversation_topic(conversation_id))
+        self.chat.connected(self.user, self._own_conversations)
+        self._queue(
+            p.server_frame(
+                "ready",
+                user=self.user.to_wire(),
+                conversations=[c.to_wire() for c in conversations],
+                heartbeat=self.app.config.gateway.heartbeat,
+                server={"version": qandu.__version__},
+            )
+        )
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._heartbeat)
+                    await self._reader()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.app.bus.unsubscribe_all(self, self.topics)
+            watched = [t.removeprefix("conv:") for t in self.topics if t.startswith("conv:")]
+            self.chat.disconnected(self.user, watched)
+            # a frame cut off mid-write leaves the stream unusable: then just drop the socket
+            if self._close_code is not None and not self.ws.closed and not self._writing:
+                with trio.move_on_after(ABORT_GRACE, shield=True):
+                    await self.ws.aclose(*self._close_code)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with ``code`` after flushing what is already queued (used for draining)."""
+        self._close_code = (code, reason)
+        self._send.close()
+
+    def _abort(self, code: int, reason: str) -> None:
+        """Close without flushing: the slow-consumer and dead-peer path.
+
+        The frame being written is finished and the close frame sent if the peer takes
+        them within ``ABORT_GRACE``; otherwise the socket is cut.
+        """
+        self._close_code = (code, reason)
+        self._dropping = True
+        self.app.bus.unsubscribe_all(self, self.topics)
+        self._send.close()
+        self._scope.deadline = min(self._scope.deadline, trio.current_time() + ABORT_GRACE)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    def deliver(self, topic: str, frame: bytes, *, staff_only: bool = False, seq: int | None = None) -> None:
+        if staff_only and not self.user.is_staff:
+            return
+        if seq is not None:
+            conversation_id = topic.removeprefix("conv:")
+            buffer = self._resuming.get(conversation_id)
+            if buffer is not None:
+                buffer.append((seq, frame))
+                if len(buffer) > self.app.config.gateway.send_queue:
+                    self._slow()
+                return
+            if seq <= self._last_sent.get(conversation_id, 0):
+                return
+            self._first_live.setdefault(conversation_id, seq)
+            self._last_sent[conversation_id] = seq
+        self._queue(frame)
+
+    def _queue(self, frame: bytes) -> None:
+        try:
+            self._send.send_nowait(frame)
+        except trio.WouldBlock:
+            self._slow()
+        except trio.ClosedResourceError:
+            pass
+
+    def _slow(self) -> None:
+        self.gateway.slow_consumers += 1
+        log.info("closing slow consumer %s", self.user.id)
+        self._abort(CLOSE_SLOW_CONSUMER, "slow consumer: send queue full; reconnect and resume")
+
+    async def _writer(self) -> None:
+        async with self._outbox:
+            async for frame in self._outbox:
+                if self._dropping:
+                    break
+                self._writing = True
+                await self.ws.send_message(frame.decode())
+                self._writing = False
+        if self._close_code is not None:
+            await self.ws.aclose(*self._close_code)
+        self._scope.cancel()
+
+    async def _heartbeat(self) -> None:
+        config = self.app.config.gateway
+        while True:
+            await trio.sleep(config.heartbeat)
+            with trio.move_on_after(config.heartbeat_timeout) as scope:
+                await self.ws.ping()
+            if scope.cancelled_caught:
+                self._abort(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                return
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        max_bytes = self.app.config.gateway.max_frame_bytes
+        while True:
+            try:
+                data = await self.ws.get_message()
+            except ConnectionClosed:
+                return
+            try:
+                frame = p.decode_client_frame(data, max_bytes=max_bytes)
+            except p.FrameError as exc:
+                self._queue(p.frame_error_to_frame(exc))
+                continue
+            try:
+                await self._handle(frame)
+            except QanduError as exc:
+                self._queue(p.error_frame(exc.code, exc.message, field=exc.field, ref=frame.ref))
+            except Exception:
+                log.exception("error handling %s from %s", type(frame).__name__, self.user.id)
+                self._queue(
+                    p.error_frame("internal", "internal error; the frame was not processed", ref=frame.ref)
+                )
+
+    async def _handle(self, frame: Any) -> None:
+        handler = getattr(self, f"_on_{type(frame).__name__}")
+        await handler(frame)
+
+    def _ack(self, frame: Any, message: Message | None = None) -> None:
+        self._queue(p.server_frame("ack", ref=frame.ref, message=message.to_wire() if message else None))
+
+    async def _on_SendMessage(self, frame: p.SendMessage) -> None:
+        if frame.attachments:
+            raise InvalidRequest(
+                "attachments: file sharing is not available on this server", field="attachments"
+            )
+        message, _ = await self.chat.send_message(
+            self.user,
+            conversation_id=frame.conversation_id,
+            client_msg_id=frame.client_msg_id,
+            content=frame.content,
+            reply_to=frame.reply_to,
+            private=frame.private,
+            origin=self,
+        )
+        self._watch(message.conversation_id)
+        self._last_sent[message.conversation_id] = max(
+            self._last_sent.get(message.conversation_id, 0), message.seq
+        )
+        self._ack(frame, message)
+
+    async def _on_EditMessage(self, frame: p.EditMessage) -> None:
+        self._ack(frame, await self.chat.edit_message(self.user, frame.message_id, frame.text))
+
+    async def _on_DeleteMessage(self, frame: p.DeleteMessage) -> None:
+        self._ack(frame, await self.chat.delete_message(self.user, frame.message_id))
+
+    async def _on_AddReaction(self, frame: p.AddReaction) -> None:
+        await self.chat.react(self.user, frame.message_id, frame.emoji, add=True)
+        self._ack(frame)
+
+    async def _on_RemoveReaction(self, frame: p.RemoveReaction) -> None:
+        await self.chat.react(self.user, frame.message_id, frame.emoji, add=False)
+        self._ack(frame)
+
+    async def _on_SendReceipt(self, frame: p.SendReceipt) -> None:
+        await self.chat.record_receipt(self.user, frame.conversation_id, frame.status, frame.seq)
+        self._ack(frame)
+
+    async def _on_Typing(self, frame: p.Typing) -> None:
+        topic = conversation_topic(frame.conversation_id)
+        if topic not in self.topics:
+            await self.chat.readable(self.user, frame.conversation_id)
+            self._watch(frame.conversation_id)
+        typing = p.server_frame(
+            "typing",
+            conversationId=frame.conversation_id,
+            user={"id": self.user.id, "name": self.user.name, "type": self.user.kind},
+            state=frame.state,
+        )
+        self.app.bus.publish(topic, typing, exclude=self)
+
+    async def _on_Subscribe(self, frame: p.Subscribe) -> None:
+        await self.chat.readable(self.user, frame.conversation_id)
+        self._watch(frame.conversation_id)
+        self._ack(frame)
+
+    async def _on_Unsubscribe(self, frame: p.Unsubscribe) -> None:
+        topic = conversation_topic(frame.conversation_id)
+        if topic in self.topics:
+            self.topics.discard(topic)
+            self.app.bus.unsubscribe(topic, self)
+        self._ack(frame)
+
+    async def _on_Ping(self, frame: p.Ping) -> None:
+        self._queue(p.server_frame("pong", ref=frame.ref))
+
+    async def _on_Resume(self, frame: p.Resume) -> None:
+        """Send every message after ``after_seq`` exactly once, in order, then ``resumed``."""
+        conversation_id = frame.conversation_id
+        await self.chat.readable(self.user, conversation_id)
+        self._resuming[conversation_id] = []
+        self._watch(conversation_id)
+        already = (self._first_live.get(conversation_id, 0), self._last_sent.get(conversation_id, -1))
+        last = frame.after_seq
+        count = 0
+        try:
+            while True:
+                page = await self.chat.history(self.user, conversation_id, after_seq=last, limit=RESUME_PAGE)
+                for message in page:
+                    last = message.seq
+                    if already[0] <= message.seq <= already[1]:
+                        continue
+                    await self._send.send(p.server_frame("message.new", message=message.to_wire()))
+                    count += 1
+                if len(page) < RESUME_PAGE:
+                    break
+        finally:
+            buffered = self._resuming.pop(conversation_id)
+        last = max(last, already[1])
+        for seq, live in buffered:
+            if seq > last:
+                self._queue(live)
+                last = seq
+        self._last_sent[conversation_id] = last
+        self._queue(
+            p.server_frame(
+                "resumed", ref=frame.ref, conversationId=conversation_id, lastSeq=last, count=count
+            )
+        )
+
+    def _watch(self, conversation_id: str) -> None:
+        self._subscribe(conversation_topic(conversation_id))
+
+    def _subscribe(self, topic: str) -> None:
+        if topic not in self.topics:
+            self.topics.add(topic)
+            self.app.bus.subscribe(topic, self)

@@ -1,0 +1,124 @@
+"""What happens after a message is stored: analysis, plugins, the bot's reply or handoff.
+
+Runs off the sender's hot path.  Messages of one conversation are handled in order by one
+worker (conversations are sharded over ``[dispatch] workers`` tasks, each with a bounded
+channel, so a flood slows its producers instead of growing memory).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from qandu.domain import Content, Conversation, Message
+
+if TYPE_CHECKING:
+    from qandu.chat import ChatService
+    from qandu.plugins import PluginManager
+
+log = logging.getLogger("qandu.pipeline")
+
+
+@attrs.frozen
+class Reply:
+    """A bot's answer from ``qandu_reply``; ``handoff=True`` also passes the chat to a person."""
+
+    text: str
+    metadata: dict[str, Any] | None = None
+    handoff: bool = False
+
+
+@attrs.frozen
+class Reject:
+    """Returned by ``qandu_message_incoming`` to refuse a message; ``reason`` goes to the sender."""
+
+    reason: str
+
+
+@attrs.frozen
+class DispatchStatistics:
+    queued: int
+    handled: int
+
+
+class Dispatcher:
+    """Per-conversation ordered workers running the post-store plugin pipeline."""
+
+    def __init__(self, chat: ChatService, pm: PluginManager, *, workers: int, queue_size: int) -> None:
+        self.chat = chat
+        self.pm = pm
+        self._channels = [trio.open_memory_channel[Message](queue_size) for _ in range(workers)]
+        self._handled = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the workers until every send channel is closed and their queues are drained."""
+        async with trio.open_nursery() as nursery:
+            for _, receive in self._channels:
+                nursery.start_soon(self._worker, receive)
+            task_status.started()
+
+    async def submit(self, message: Message) -> None:
+        """Queue a stored message for its conversation's worker (waits while it is full)."""
+        send, _ = self._channels[zlib.crc32(message.conversation_id.encode()) % len(self._channels)]
+        await send.send(message)
+
+    async def close(self) -> None:
+        """Stop taking messages; the workers finish what is queued and return."""
+        for send, _ in self._channels:
+            await send.aclose()
+
+    async def _worker(self, receive: trio.MemoryReceiveChannel[Message]) -> None:
+        async with receive:
+            async for message in receive:
+                try:
+                    await self.handle(message)
+                except Exception:
+                    log.exception("pipeline failed for message %s", message.id)
+                self._handled += 1
+
+    async def handle(self, message: Message) -> None:
+        """Analyse a stored message, notify plugins and let the bot answer or hand off."""
+        conversation = await self.chat.store.get_conversation(message.conversation_id)
+        if conversation is None:
+            return
+        annotations: dict[str, Any] = {}
+        for _plugin, result in await self.pm.call_all(
+            "qandu_analyze_message", message=message, conversation=conversation
+        ):
+            annotations.update(result)
+        await self.pm.notify(
+            "qandu_message_stored", message=message, conversation=conversation, annotations=annotations
+        )
+        if message.sender.type == "user" and self._bot_owns(conversation):
+            await self._bot_turn(message, conversation, annotations)
+
+    def _bot_owns(self, conversation: Conversation) -> bool:
+        return (
+            conversation.bot is not None
+            and conversation.status == "active"
+            and conversation.assignee_id is None
+        )
+
+    async def _bot_turn(
+        self, message: Message, conversation: Conversation, annotations: dict[str, Any]
+    ) -> None:
+        bot = self.chat.bots.get(conversation.bot or "")
+        if bot is None:
+            return
+        reply = await self.pm.call_first(
+            "qandu_reply", message=message, conversation=conversation, annotations=annotations, bot=bot
+        )
+        if reply is not None:
+            await self.chat.post_as_bot(bot, conversation, Content(text=reply.text, metadata=reply.metadata))
+        if reply is None or reply.handoff:
+            await self.chat.handoff(
+                conversation, bot, reason="no bot answer" if reply is None else "bot handoff"
+            )
+
+    def statistics(self) -> DispatchStatistics:
+        queued = sum(send.statistics().current_buffer_used for send, _ in self._channels)
+        return DispatchStatistics(queued=queued, handled=self._handled)

@@ -1,0 +1,227 @@
+"""The plugin manager: pluggy for registration, QanDu's own trio layer for async calls.
+
+Plugins are installed distributions with an entry point in the group ``qandu.plugins``;
+the entry point's name is the plugin's name and the key of its ``[plugins.<name>]`` table.
+The target is a class with optional ``Config`` (an attrs class) and ``requires`` (names of
+plugins it needs) attributes; it is constructed with its validated config.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import inspect
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+import trio
+
+from qandu import hookspecs
+from qandu.config import structure
+from qandu.errors import ConfigError, PluginError
+
+log = logging.getLogger("qandu.plugins")
+
+ENTRY_POINT_GROUP = "qandu.plugins"
+hookimpl = pluggy.HookimplMarker("qandu")
+
+
+@attrs.frozen
+class Service:
+    """A long-running task a plugin asks the core to run: ``await run(app, task_status=...)``."""
+
+    name: str
+    run: Callable[..., Awaitable[None]]
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``qandu plugins`` shows about one loaded plugin."""
+
+    name: str
+    version: str
+    distribution: str
+    hooks: tuple[str, ...]
+    config: Any = None
+
+
+@attrs.frozen
+class PluginStatistics:
+    calls: int
+    failures: dict[str, int]
+    timeouts: dict[str, int]
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus config-aware loading and trio-native async hook calls."""
+
+    def __init__(self, *, hook_timeout: float = 5.0) -> None:
+        super().__init__("qandu")
+        self.add_hookspecs(hookspecs)
+        self.hook_timeout = hook_timeout
+        self.infos: dict[str, PluginInfo] = {}
+        self._calls = 0
+        self._failures: Counter[str] = Counter()
+        self._timeouts: Counter[str] = Counter()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load_installed(self, tables: dict[str, dict[str, Any]]) -> None:
+        """Load every installed plugin, honouring ``enabled = false`` and ``requires``.
+
+        Raises :class:`ConfigError` listing every bad or unknown plugin table, and
+        :class:`PluginError` when a required plugin is missing or disabled.
+        """
+        found = {ep.name: ep for ep in sorted(entry_points(), key=lambda ep: ep.name)}
+        errors = [
+            f"plugins.{name}: no installed plugin of that name (installed: {', '.join(found) or 'none'})"
+            for name in tables
+            if name not in found
+        ]
+        for name, table in tables.items():
+            enabled = table.get("enabled", True)
+            if not isinstance(enabled, bool):
+                errors.append(f"plugins.{name}.enabled: expected true or false, got {enabled!r}")
+            elif not enabled:
+                self.set_blocked(name)
+        classes = {name: ep.load() for name, ep in found.items() if not self.is_blocked(name)}
+        for name in self._dependency_order(classes):
+            table = {k: val for k, val in tables.get(name, {}).items() if k != "enabled"}
+            config = build_config(classes[name], table, f"plugins.{name}", errors)
+            if errors:
+                continue
+            dist = found[name].dist
+            self.add(
+                classes[name](config) if config is not None else classes[name](),
+                name,
+                version=dist.version if dist else "",
+                distribution=dist.name if dist else "",
+                config=config,
+            )
+        if errors:
+            raise ConfigError(errors)
+        self.check_pending()
+
+    def _dependency_order(self, classes: dict[str, type]) -> list[str]:
+        graph = {}
+        for name, cls in classes.items():
+            requires = tuple(getattr(cls, "requires", ()))
+            for dep in requires:
+                if dep not in classes:
+                    state = "disabled" if self.is_blocked(dep) else "not installed"
+                    raise PluginError(f"plugin {name!r} requires plugin {dep!r}, which is {state}")
+            graph[name] = requires
+        try:
+            return list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError as exc:
+            raise PluginError(f"plugins require each other in a cycle: {exc.args[1]}") from None
+
+    def add(
+        self, plugin: object, name: str, *, version: str = "", distribution: str = "", config: Any = None
+    ) -> None:
+        """Register ``plugin`` (checking that async hooks are implemented ``async def``)."""
+        self.register(plugin, name=name)
+        hooks = []
+        for impl_name in dir(plugin):
+            if not impl_name.startswith("qandu_"):
+                continue
+            spec = getattr(self.hook, impl_name, None)
+            impl = getattr(plugin, impl_name)
+            if spec is None or spec.spec is None:
+                continue
+            if inspect.iscoroutinefunction(spec.spec.function) != inspect.iscoroutinefunction(impl):
+                self.unregister(name=name)
+                kind = "async def" if inspect.iscoroutinefunction(spec.spec.function) else "def"
+                raise PluginError(f"plugin {name!r}: {impl_name} must be written '{kind}' like its spec")
+            hooks.append(impl_name)
+        self.infos[name] = PluginInfo(name, version, distribution, tuple(sorted(hooks)), config)
+
+    def remove(self, name: str) -> None:
+        """Unregister the plugin called ``name`` (tests use it for throwaway plugins)."""
+        self.unregister(name=name)
+        self.infos.pop(name, None)
+
+    def services(self, app: Any) -> list[Service]:
+        """Collect the services every plugin registers."""
+        return [s for group in self.hook.qandu_register_services(app=app) if group for s in group]
+
+    # -- async calls -----------------------------------------------------------------------
+
+    def _impls(self, name: str) -> list[pluggy.HookImpl]:
+        return list(reversed(getattr(self.hook, name).get_hookimpls()))
+
+    async def _call(self, name: str, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        """Run one implementation inside its deadline and error boundary."""
+        self._calls += 1
+        args = {arg: kwargs[arg] for arg in impl.argnames}
+        with trio.move_on_after(self.hook_timeout) as scope:
+            try:
+                return True, await impl.function(**args)
+            except Exception:
+                self._failures[impl.plugin_name] += 1
+                log.exception("plugin %s failed in %s", impl.plugin_name, name)
+                return False, None
+        if scope.cancelled_caught:
+            self._timeouts[impl.plugin_name] += 1
+            log.error("plugin %s timed out in %s after %.1fs", impl.plugin_name, name, self.hook_timeout)
+        return False, None
+
+    async def call_first(self, name: str, **kwargs: Any) -> Any:
+        """Call implementations in pluggy's order; return the first non-None result."""
+        for impl in self._impls(name):
+            ok, result = await self._call(name, impl, kwargs)
+            if ok and result is not None:
+                return result
+        return None
+
+    async def call_all(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call implementations one after another; return ``(plugin, result)`` for each success."""
+        results = []
+        for impl in self._impls(name):
+            ok, result = await self._call(name, impl, kwargs)
+            if ok and result is not None:
+                results.append((impl.plugin_name, result))
+        return results
+
+    async def call_chain(self, name: str, value_arg: str, **kwargs: Any) -> Any:
+        """Pass ``kwargs[value_arg]`` through every implementation; a non-None result replaces it.
+
+        An implementation may return a value of another type to stop the chain (for
+        example a rejection); the caller decides what it means.
+        """
+        value = kwargs[value_arg]
+        for impl in self._impls(name):
+            ok, result = await self._call(name, impl, {**kwargs, value_arg: value})
+            if not ok or result is None:
+                continue
+            if not isinstance(result, type(value)):
+                return result
+            value = result
+        return value
+
+    async def notify(self, name: str, **kwargs: Any) -> None:
+        """Run every implementation concurrently and wait for all of them."""
+        async with trio.open_nursery() as nursery:
+            for impl in self._impls(name):
+                nursery.start_soon(self._call, name, impl, kwargs)
+
+    def statistics(self) -> PluginStatistics:
+        return PluginStatistics(self._calls, dict(self._failures), dict(self._timeouts))
+
+
+def entry_points() -> Iterable[metadata.EntryPoint]:
+    """The installed entry points of the ``qandu.plugins`` group."""
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def build_config(cls: type, table: dict[str, Any], path: str, errors: list[str]) -> Any:
+    """Validate a plugin's table against its ``Config`` class (``None`` if it has none)."""
+    config_cls = getattr(cls, "Config", None)
+    if config_cls is None:
+        errors.extend(f"{path}.{key}: unknown key (this plugin takes no settings)" for key in table)
+        return None
+    return structure(config_cls, table, path, errors)

@@ -1,0 +1,252 @@
+"""Conversation operations: create, load, list (keyset paging), participants, status, updates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import peewee
+
+from qandu.domain import PRIORITIES, Conversation, Participant, StatusChange, User, iso, utcnow
+from qandu.errors import InvalidRequest, NotFound
+from qandu.lifecycle import check_transition
+from qandu.storage.convert import conversation_from_row, participant_from_row, status_change_from_row
+from qandu.storage.drafts import UNSET
+from qandu.storage.fields import to_utc
+from qandu.storage.models import Db
+from qandu.storage.users import BOT_ID_PREFIX
+
+#: ``list_conversations`` returns at most this many per page.
+MAX_PAGE = 500
+CURSOR_SEPARATOR = "|"
+
+
+def conversation_cursor(conversation: Conversation) -> str:
+    """Return the opaque ``before`` cursor that continues a listing after ``conversation``."""
+    return f"{iso(conversation.last_message_at)}{CURSOR_SEPARATOR}{conversation.id}"
+
+
+def parse_cursor(before: str | tuple[dt.datetime | str, str]) -> tuple[dt.datetime, str]:
+    """Accept a cursor string or a ``(last_message_at, id)`` pair; ``InvalidRequest`` if malformed."""
+    try:
+        if isinstance(before, str):
+            stamp, conversation_id = before.rsplit(CURSOR_SEPARATOR, 1)
+        else:
+            stamp, conversation_id = before
+        if isinstance(stamp, str):
+            stamp = dt.datetime.fromisoformat(stamp)
+        return to_utc(stamp), conversation_id
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest(f"invalid cursor {before!r}", field="before") from exc
+
+
+def check_priority(priority: str) -> None:
+    if priority not in PRIORITIES:
+        raise InvalidRequest(f"unknown priority {priority!r}", field="priority")
+
+
+def _participants_of(db: Db, conversation_ids: Sequence[str]) -> dict[str, list[Participant]]:
+    p, u = db.m.Participant, db.m.User
+    rows = (
+        p.select(p, u.name)
+        .join(u, on=(p.user == u.id))
+        .where(p.conversation.in_(list(conversation_ids)))
+        .order_by(p.joined_at, p.id)
+        .dicts()
+    )
+    grouped: dict[str, list[Participant]] = defaultdict(list)
+    for row in rows:
+        grouped[row["conversation"]].append(participant_from_row(row))
+    return grouped
+
+
+def _with_participants(db: Db, rows: Sequence[dict[str, Any]]) -> list[Conversation]:
+    participants = _participants_of(db, [row["id"] for row in rows]) if rows else {}
+    return [conversation_from_row(row, participants.get(row["id"], ())) for row in rows]
+
+
+def get_conversation(db: Db, conversation_id: str) -> Conversation | None:
+    c = db.m.Conversation
+    row = c.select().where(c.id == conversation_id).dicts().first()
+    return None if row is None else _with_participants(db, [row])[0]
+
+
+def require_conversation(db: Db, conversation_id: str) -> Conversation:
+    conversation = get_conversation(db, conversation_id)
+    if conversation is None:
+        raise NotFound(f"no conversation {conversation_id!r}", field="conversation_id")
+    return conversation
+
+
+def _require_users(db: Db, users: Sequence[User]) -> None:
+    found = {
+        row[0]
+        for row in db.m.User.select(db.m.User.id).where(db.m.User.id.in_([u.id for u in users])).tuples()
+    }
+    missing = [user.id for user in users if user.id not in found]
+    if missing:
+        raise NotFound(f"unknown user {missing[0]!r}", field="user_id")
+
+
+def create_conversation(
+    db: Db,
+    *,
+    customer: User,
+    bot_user: User | None,
+    source: str = "api",
+    context: dict[str, Any] | None = None,
+    custom_fields: dict[str, Any] | None = None,
+    priority: str = "medium",
+) -> Conversation:
+    """Start an active conversation with the customer (and the bot, as an ``ai`` participant)."""
+    check_priority(priority)
+    members = [customer] if bot_user is None else [customer, bot_user]
+    _require_users(db, members)
+    now = utcnow()
+    conversation_id = uuid.uuid4().hex
+    bot = None if bot_user is None else bot_user.id.removeprefix(BOT_ID_PREFIX)
+    db.m.Conversation.insert(
+        id=conversation_id,
+        status="active",
+        priority=priority,
+        source=source,
+        context=context,
+        custom_fields=custom_fields,
+        tags=[],
+        bot=bot,
+        last_seq=0,
+        started_at=now,
+        last_message_at=now,
+        updated_at=now,
+    ).execute()
+    rows = [_participant_row(conversation_id, user, now) for user in members]
+    if bot_user is not None:
+        rows[1].update(type="ai", role="ai")
+    db.m.Participant.insert_many(rows).execute()
+    return require_conversation(db, conversation_id)
+
+
+def _participant_row(conversation_id: str, user: User, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "conversation": conversation_id,
+        "user": user.id,
+        "type": user.kind,
+        "role": user.role,
+        "joined_at": now,
+        "left_at": None,
+    }
+
+
+def list_conversations(
+    db: Db,
+    *,
+    participant_id: str | None = None,
+    status: str | Sequence[str] | None = None,
+    assignee_id: str | None = None,
+    unassigned: bool = False,
+    limit: int = 50,
+    before: str | tuple[dt.datetime | str, str] | None = None,
+) -> list[Conversation]:
+    """Newest ``last_message_at`` first; continue with ``before=conversation_cursor(last)``."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    c, p = db.m.Conversation, db.m.Participant
+    query = c.select().order_by(c.last_message_at.desc(), c.id.desc()).limit(limit)
+    if participant_id is not None:
+        member = p.select(p.conversation).where((p.user == participant_id) & p.left_at.is_null())
+        query = query.where(c.id.in_(member))
+    if status is not None:
+        query = query.where(c.status.in_([status] if isinstance(status, str) else list(status)))
+    if assignee_id is not None:
+        query = query.where(c.assignee_id == assignee_id)
+    if unassigned:
+        query = query.where(c.assignee_id.is_null())
+    if before is not None:
+        stamp, last_id = parse_cursor(before)
+        key = peewee.Tuple(c.last_message_at, c.id)
+        query = query.where(key < peewee.Tuple(c.last_message_at.db_value(stamp), last_id))
+    return _with_participants(db, list(query.dicts()))
+
+
+def add_participant(db: Db, conversation_id: str, user: User) -> Conversation:
+    """Add ``user`` (type from its kind, role from its role); a rejoin clears ``left_at``."""
+    require_conversation(db, conversation_id)
+    _require_users(db, [user])
+    p = db.m.Participant
+    where = (p.conversation == conversation_id) & (p.user == user.id)
+    if p.select().where(where).exists():
+        p.update(left_at=None, type=user.kind, role=user.role).where(where).execute()
+    else:
+        p.insert(**_participant_row(conversation_id, user, utcnow())).execute()
+    _touch(db, conversation_id)
+    return require_conversation(db, conversation_id)
+
+
+def remove_participant(db: Db, conversation_id: str, user_id: str) -> Conversation:
+    """Mark ``user_id`` as gone (``left_at``); ``NotFound`` if never a participant."""
+    require_conversation(db, conversation_id)
+    p = db.m.Participant
+    where = (p.conversation == conversation_id) & (p.user == user_id)
+    if not p.select().where(where).exists():
+        raise NotFound(f"{user_id!r} is not a participant", field="user_id")
+    p.update(left_at=utcnow()).where(where & p.left_at.is_null()).execute()
+    _touch(db, conversation_id)
+    return require_conversation(db, conversation_id)
+
+
+def _touch(db: Db, conversation_id: str, **changes: Any) -> None:
+    c = db.m.Conversation
+    c.update(updated_at=utcnow(), **changes).where(c.id == conversation_id).execute()
+
+
+def _current_status(db: Db, conversation_id: str) -> str:
+    c = db.m.Conversation
+    query = c.select(c.status).where(c.id == conversation_id)
+    if db.is_postgresql:
+        query = query.for_update()  # another node may change it concurrently
+    row = query.tuples().first()
+    if row is None:
+        raise NotFound(f"no conversation {conversation_id!r}", field="conversation_id")
+    return row[0]
+
+
+def set_status(
+    db: Db, conversation_id: str, status: str, *, by: str | None, reason: str | None
+) -> tuple[Conversation, StatusChange]:
+    """Move to ``status`` if the status machine allows it, and record the change."""
+    current = _current_status(db, conversation_id)
+    check_transition(current, status)  # type: ignore[arg-type]
+    now = utcnow()
+    _touch(db, conversation_id, status=status)
+    row = {
+        "conversation": conversation_id,
+        "from_status": current,
+        "to_status": status,
+        "changed_by": by,
+        "reason": reason,
+        "changed_at": now,
+    }
+    db.m.StatusChange.insert(**row).execute()
+    return require_conversation(db, conversation_id), status_change_from_row(row)
+
+
+def status_history(db: Db, conversation_id: str) -> list[StatusChange]:
+    s = db.m.StatusChange
+    rows = s.select().where(s.conversation == conversation_id).order_by(s.id).dicts()
+    return [status_change_from_row(row) for row in rows]
+
+
+def update_conversation(db: Db, conversation_id: str, **fields: Any) -> Conversation:
+    """Change only the given fields (``UNSET`` ones are left alone)."""
+    changes = {name: value for name, value in fields.items() if value is not UNSET}
+    if "priority" in changes:
+        check_priority(changes["priority"])
+    if "tags" in changes:
+        changes["tags"] = list(dict.fromkeys(changes["tags"] or ()))
+    require_conversation(db, conversation_id)
+    if changes:
+        _touch(db, conversation_id, **changes)
+    return require_conversation(db, conversation_id)

@@ -1,0 +1,73 @@
+"""Helpers for testing QanDu and its plugins against a real server on loopback.
+
+::
+
+    async def test_my_plugin(tmp_path):
+        app = make_app(tmp_path, plugins={"mine": MyPlugin(MyPlugin.Config())})
+        async with running(app) as endpoints, ChatClient.initialize(endpoints.http_url) as customer:
+            await customer.send_text("hello")
+            reply = await customer.gateway.next_frame("message.new")
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from qandu.app import App, Endpoints, serve
+from qandu.auth import hash_password
+from qandu.config import from_dict
+from qandu.domain import User
+from qandu.plugins import PluginManager
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_BOT = REPO / "bots" / "support"
+
+
+def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Any:
+    """A config on a SQLite file under ``tmp_path``, ports 0, the demo bot; ``sections`` override."""
+    raw: dict[str, Any] = {
+        "server": {"port": 0, "ws_port": 0, "data_dir": str(tmp_path / "data"), "drain_timeout": 2.0},
+        "bots": {"paths": [str(DEMO_BOT)]},
+        "dispatch": {"hook_timeout": 2.0},
+    }
+    for name, table in sections.items():
+        raw[name] = {**raw.get(name, {}), **table}
+    return from_dict(raw, root=REPO)
+
+
+def make_app(
+    tmp_path: Path, *, plugins: dict[str, object] | None = None, installed: bool = False, **sections: Any
+) -> App:
+    """An app with only the given plugin objects registered (or, with ``installed``, every installed one)."""
+    config = make_config(tmp_path, **sections)
+    pm = PluginManager(hook_timeout=config.dispatch.hook_timeout)
+    if installed:
+        pm.load_installed(config.plugins)
+    for name, plugin in (plugins or {}).items():
+        pm.add(plugin, name)
+    return App.create(config, pm=pm)
+
+
+@asynccontextmanager
+async def running(app: App) -> AsyncIterator[Endpoints]:
+    """Run ``app`` in the background for the block; stop and drain it afterwards."""
+    async with trio.open_nursery() as nursery:
+        endpoints = await nursery.start(serve, app)
+        try:
+            yield endpoints
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def add_agent(
+    app: App, email: str, password: str = "secret-pass", *, name: str = "Agent", role: str = "support"
+) -> User:
+    """Create an agent or admin account in a running app's store."""
+    return await app.store.create_user(
+        kind="agent", role=role, name=name, email=email, password_hash=hash_password(password)
+    )
