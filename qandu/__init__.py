@@ -4,6 +4,10 @@ Plugin authors import from here: ``hookimpl``, ``Reply``, ``Reject``, ``Service`
 domain types.
 """
 
+from qandu.assist import Action as Action
+from qandu.assist import ActionArg as ActionArg
+from qandu.assist import ActionResult as ActionResult
+from qandu.assist import Suggestion as Suggestion
 from qandu.domain import (
     Attachment as Attachment,
 )
@@ -33,6 +37,9 @@ from qandu.plugins import hookimpl as hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
+    "ActionArg",
+    "ActionResult",
     "Attachment",
     "Content",
     "Conversation",
@@ -42,6 +49,7 @@ __all__ = [
     "Reply",
     "Sender",
     "Service",
+    "Suggestion",
     "User",
     "__version__",
     "hookimpl",

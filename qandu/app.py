@@ -14,9 +14,12 @@ from qandu.bots import Bot, load_bots
 from qandu.bus import Bus
 from qandu.chat import ChatService
 from qandu.config import Config
+from qandu.files.service import FileService
 from qandu.pipeline import Dispatcher
 from qandu.plugins import PluginManager
+from qandu.routing.service import RoutingService
 from qandu.storage import Store
+from qandu.teamwork import Teamwork
 
 log = logging.getLogger("qandu")
 
@@ -61,7 +64,26 @@ class App:
         bus = Bus()
         chat = ChatService(store, bus, pm, bots)
         auth = Auth(config.auth, config.data_dir)
+        chat.files = FileService(config.files, config.data_dir, store, bus, pm, auth)
+        chat.files.chat = chat
+        chat.teamwork.config = config.lifecycle
         return cls(config=config, pm=pm, store=store, bus=bus, bots=bots, auth=auth, chat=chat)
+
+    @property
+    def files(self) -> FileService:
+        """Uploads, scanning, attachments and downloads (see :mod:`qandu.files`)."""
+        assert self.chat.files is not None
+        return self.chat.files
+
+    @property
+    def routing(self) -> RoutingService:
+        """Queue, assignment, priority, SLA and presence mechanisms (see :mod:`qandu.routing`)."""
+        return self.chat.routing
+
+    @property
+    def teamwork(self) -> Teamwork:
+        """Tags, notes, canned responses, CSAT, follow-ups, archive (see :mod:`qandu.teamwork`)."""
+        return self.chat.teamwork
 
     @property
     def default_bot(self) -> str | None:
@@ -83,6 +105,7 @@ async def serve(app: App, *, task_status: trio.TaskStatus[Endpoints] = trio.TASK
     async with app.store:
         for bot in app.bots.values():
             await app.store.ensure_bot_user(bot.name, display_name=bot.display_name, avatar=bot.avatar)
+        await app.files.open()
         await app.pm.call_all("qandu_startup", app=app)
         dispatcher = Dispatcher(
             app.chat, app.pm, workers=app.config.dispatch.workers, queue_size=app.config.dispatch.queue_size
@@ -92,6 +115,8 @@ async def serve(app: App, *, task_status: trio.TaskStatus[Endpoints] = trio.TASK
             async with trio.open_nursery() as pipeline_nursery:
                 await pipeline_nursery.start(dispatcher.run)
                 async with trio.open_nursery() as services:
+                    await services.start(app.chat.routing.presence.run)
+                    await services.start(app.chat.teamwork.run)  # follow-ups, auto-archive
                     for service in app.pm.services(app):
                         await services.start(_run_service, app, service)
                     gateway = Gateway(app)
@@ -137,7 +162,7 @@ async def _stop_on_signal(stop: trio.Event) -> None:
                 log.info("received %s: draining", signal.Signals(signum).name)
                 stop.set()
                 return
-    except ValueError:  # not in the main thread (tests): no signal handling
+    except (ValueError, RuntimeError):  # not in the main thread: no signal handling
         await trio.sleep_forever()
 
 

@@ -77,6 +77,31 @@ class Auth:
             raise Unauthorized("invalid token") from None
         return Claims(user_id=payload["sub"], role=payload.get("role", ""), expires_at=payload["exp"])
 
+    def issue_scoped(self, subject: str, *, audience: str, ttl: int, **claims: str) -> str:
+        """A short-lived token for one purpose (``audience``), such as a file download link.
+
+        Scoped tokens and session tokens never stand in for each other: a session token has
+        no audience, and :meth:`verify` refuses any token that has one.
+        """
+        now = int(time.time())
+        payload = {"sub": subject, "aud": audience, "iat": now, "exp": now + ttl, **claims}
+        return jwt.encode(payload, self._key, algorithm=_ALGORITHM)
+
+    def verify_scoped(self, token: str, *, audience: str) -> dict[str, object]:
+        """Return the claims of a token from :meth:`issue_scoped`; raise :class:`Unauthorized`."""
+        try:
+            return jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                audience=audience,
+                options={"require": ["sub", "aud", "exp"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("link expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("invalid link signature") from None
+
     def verify_site_user(self, site: str, user_id: str, signature: str) -> str:
         """Check a host site's signature of ``user_id``; return the external id ``site:user_id``."""
         site_config = self.config.sites.get(site)

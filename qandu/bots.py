@@ -24,6 +24,8 @@ class Bot:
     greeting: dict[str, str] = attrs.Factory(dict)
     handoff: dict[str, str] = attrs.Factory(dict)
     away: dict[str, str] = attrs.Factory(dict)
+    csat: dict[str, str] = attrs.Factory(dict)
+    """The satisfaction survey's question, by language (``[lifecycle] csat_question`` otherwise)."""
 
     @property
     def user_id(self) -> str:
@@ -38,7 +40,7 @@ class Bot:
         return self.default_language
 
     def text(self, table: str, locale: str | None) -> str:
-        """Return the ``greeting``/``handoff``/``away`` text in the locale's language."""
+        """Return the ``greeting``/``handoff``/``away``/``csat`` text in the locale's language."""
         texts: dict[str, str] = getattr(self, table)
         return texts.get(self.language_for(locale)) or texts.get(self.default_language, "")
 
@@ -55,7 +57,7 @@ def load_bot(path: Path) -> Bot:
     errors = []
     known = {f.name for f in attrs.fields(Bot)} - {"path"}
     errors += [f"{file}: {key}: unknown key" for key in raw if key not in known]
-    for key in ("greeting", "handoff", "away"):
+    for key in ("greeting", "handoff", "away", "csat"):
         if not isinstance(raw.get(key, {}), dict):
             errors.append(f"{file}: {key}: expected a table of language = text")
     languages = raw.get("languages", ["en"])
@@ -75,6 +77,7 @@ def load_bot(path: Path) -> Bot:
         greeting=raw.get("greeting", {}),
         handoff=raw.get("handoff", {}),
         away=raw.get("away", {}),
+        csat=raw.get("csat", {}),
     )
 
 

@@ -7,19 +7,26 @@ and one sent over the WebSocket take the same path: validate -> ``qandu_message_
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from qandu.bus import STAFF_TOPIC, Bus, conversation_topic
 from qandu.domain import Attachment, Content, Conversation, Message, Sender, StatusChange, User
 from qandu.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from qandu.gateway.protocol import server_frame
+from qandu.files.service import claimed_uploads
+from qandu.gateway.protocol import message_annotated_frame, server_frame
+from qandu.metrics import Metrics
 from qandu.pipeline import Reject
+from qandu.routing.service import RoutingService
 from qandu.storage import MessageDraft
+from qandu.teamwork import Teamwork
 
 if TYPE_CHECKING:
     from qandu.bots import Bot
+    from qandu.files.service import FileService
     from qandu.pipeline import Dispatcher
     from qandu.plugins import PluginManager
     from qandu.storage import Store
@@ -41,6 +48,10 @@ class ChatService:
         self.bots = bots
         self.dispatcher: Dispatcher | None = None
         self._online: Counter[str] = Counter()
+        self.routing = RoutingService(self)
+        self.files: FileService | None = None  # set by App.create
+        self.teamwork = Teamwork(self)
+        self.metrics = Metrics()
 
     # -- access ----------------------------------------------------------------------------
 
@@ -92,7 +103,9 @@ class ChatService:
         if bot is not None and bot.text("greeting", locale):
             greeting = await self.post_as_bot(bot, conversation, Content(text=bot.text("greeting", locale)))
             conversation = await self.store.get_conversation(conversation.id) or conversation
+        conversation = await self.routing.started(conversation)
         self.publish_conversation(conversation)
+        await self.teamwork.started(conversation, bot)
         await self.pm.notify("qandu_conversation_started", conversation=conversation, bot=bot)
         return conversation, greeting
 
@@ -120,6 +133,8 @@ class ChatService:
     async def _status_changed(self, conversation: Conversation, change: StatusChange) -> None:
         self.publish_conversation(conversation)
         await self.pm.notify("qandu_conversation_status_changed", conversation=conversation, change=change)
+        await self.routing.status_changed(conversation, change)
+        await self.teamwork.status_changed(conversation, change)  # events; the CSAT survey on resolve
 
     async def join(self, user: User, conversation_id: str) -> Conversation:
         """An agent joins: becomes a participant and, if nobody owns it, the assignee."""
@@ -131,12 +146,7 @@ class ChatService:
         if joined:
             conversation = await self.store.add_participant(conversation_id, user)
         if conversation.assignee_id is None and user.role == "support":
-            conversation = await self.store.update_conversation(conversation_id, assignee_id=user.id)
-            if conversation.status == "pending":
-                conversation, change = await self.store.set_status(
-                    conversation_id, "active", by=user.id, reason="agent joined"
-                )
-                await self._status_changed(conversation, change)
+            conversation = await self.routing.take_on_join(user, conversation)  # atomic; respects limits
         if joined:
             await self.post_system(conversation, f"{user.name} joined the conversation")
         self.publish_conversation(conversation)
@@ -149,13 +159,10 @@ class ChatService:
         if not conversation.is_participant(user.id):
             raise Conflict("you are not in this conversation", field="conversationId")
         conversation = await self.store.remove_participant(conversation_id, user.id)
-        if conversation.assignee_id == user.id:
+        if conversation.assignee_id == user.id and conversation.status in ("active", "pending"):
+            conversation = await self.routing.release_on_leave(user, conversation)  # back to the queue
+        elif conversation.assignee_id == user.id:
             conversation = await self.store.update_conversation(conversation_id, assignee_id=None)
-            if conversation.status == "active":
-                conversation, change = await self.store.set_status(
-                    conversation_id, "pending", by=user.id, reason="agent left"
-                )
-                await self._status_changed(conversation, change)
         await self.post_system(conversation, f"{user.name} left the conversation")
         self.publish_conversation(conversation)
         return conversation
@@ -168,6 +175,36 @@ class ChatService:
         if bot.text("handoff", locale):
             await self.post_as_bot(bot, conversation, Content(text=bot.text("handoff", locale)))
         await self._change_status(conversation, "pending", by=bot.user_id, reason=reason)
+
+    async def handback(self, user: User, conversation_id: str) -> Conversation:
+        """Staff give the conversation back to its bot: no assignee, status ``active``.
+
+        Only the assigned agent or an admin may hand back an assigned conversation; a
+        waiting (unassigned) one may be handed back by any agent.
+        """
+        self.require_staff(user)
+        conversation = await self.readable(user, conversation_id)
+        bot = self.bots.get(conversation.bot or "")
+        if bot is None:
+            raise Conflict("this conversation has no bot to hand it back to", field="conversationId")
+        if conversation.status not in ("active", "pending"):
+            raise Conflict(f"conversation is {conversation.status}", field="conversationId")
+        owner = conversation.assignee_id
+        if owner is None and conversation.status == "active":
+            raise Conflict("the bot already handles this conversation", field="conversationId")
+        if owner is not None and owner != user.id and user.role != "admin":
+            raise Forbidden("only the assigned agent or an admin may hand this conversation back")
+        if owner is not None:
+            conversation = await self.store.update_conversation(conversation_id, assignee_id=None)
+        if conversation.status == "pending":
+            conversation, change = await self.store.set_status(
+                conversation_id, "active", by=user.id, reason="handed back to the bot"
+            )
+            await self._status_changed(conversation, change)
+        notice = f"{user.name} handed the conversation back to {bot.display_name}"
+        await self.post_system(conversation, notice)
+        self.publish_conversation(conversation)
+        return conversation
 
     def publish_conversation(self, conversation: Conversation) -> None:
         frame = server_frame("conversation.updated", conversation=conversation.to_wire())
@@ -185,13 +222,16 @@ class ChatService:
         content: Content,
         reply_to: str | None = None,
         attachments: tuple[Attachment, ...] = (),
+        attachment_ids: Sequence[str] = (),
         private: bool = False,
         origin: object = None,
     ) -> tuple[Message, bool]:
         """Store and deliver a message; return it and whether it is new (False: a resend).
 
         ``origin`` is the sending connection, which gets an ack instead of ``message.new``.
+        ``attachment_ids`` are the sender's clean uploads to this conversation (``qandu.files``).
         """
+        began = time.perf_counter()
         conversation = await self.readable(user, conversation_id)
         if private and not user.is_staff:
             raise Forbidden("only agents may write private notes", field="private")
@@ -201,6 +241,13 @@ class ChatService:
             target = await self.store.get_message(reply_to)
             if target is None or target.conversation_id != conversation_id:
                 raise NotFound(f"message {reply_to} not found in this conversation", field="replyTo")
+        if attachment_ids:
+            if self.files is None:
+                raise InvalidRequest("attachments: file sharing is not available", field="attachments")
+            files, content = await self.files.prepare(
+                user, conversation_id, list(attachment_ids), client_msg_id, content
+            )
+            attachments = (*attachments, *files)
         if user.is_staff and not conversation.is_participant(user.id):
             conversation = await self.join(user, conversation_id)
         draft = MessageDraft(
@@ -217,9 +264,13 @@ class ChatService:
         )
         if isinstance(verdict, Reject):
             raise Rejected(verdict.reason, field="content")
-        message, created = await self._append(verdict if isinstance(verdict, MessageDraft) else draft, origin)
+        final = verdict if isinstance(verdict, MessageDraft) else draft
+        sent_ids = [a.id for a in final.attachments if a.id in attachment_ids]
+        async with claimed_uploads(self.files, sent_ids, client_msg_id):
+            message, created = await self._append(final, origin)
         if created:
             await self._after_delivery(message, conversation)
+        self.metrics.message_latency.observe(time.perf_counter() - began)
         return message, created
 
     async def _append(self, draft: MessageDraft, origin: object = None) -> tuple[Message, bool]:
@@ -228,6 +279,7 @@ class ChatService:
         def publish(result: tuple[Message, bool]) -> None:
             message, created = result
             if created:
+                self.metrics.message_stored(message.sender.type)
                 frame = server_frame("message.new", message=message.to_wire())
                 topic = conversation_topic(message.conversation_id)
                 self.bus.publish(topic, frame, staff_only=message.private, seq=message.seq, exclude=origin)
@@ -241,6 +293,8 @@ class ChatService:
             )
         if self.dispatcher is not None and not message.private:
             await self.dispatcher.submit(message)
+        if message.private:
+            await self.teamwork.note_posted(message, conversation)  # @mentions
 
     async def post_as_bot(self, bot: Bot, conversation: Conversation, content: Content) -> Message:
         """Store and deliver a message from ``bot`` (greetings, replies, handoff notices)."""
@@ -335,7 +389,14 @@ class ChatService:
             after_seq=after_seq,
             limit=limit,
             include_private=user.is_staff,
+            with_annotations=user.is_staff,
         )
+
+    async def annotate(self, message: Message, annotations: dict[str, Any]) -> None:
+        """Store a message's annotations and send them to the staff watching its conversation."""
+        await self.store.save_annotations(message.id, annotations)
+        frame = message_annotated_frame(message.conversation_id, message.id, message.seq, annotations)
+        self.bus.publish(conversation_topic(message.conversation_id), frame, staff_only=True)
 
     # -- presence (ephemeral, never stored) ------------------------------------------------
 
@@ -343,12 +404,16 @@ class ChatService:
         self._online[user.id] += 1
         if self._online[user.id] == 1:
             self._publish_presence(user, conversation_ids, "online")
+            if user.is_staff:
+                self.routing.presence.connected(user)
 
     def disconnected(self, user: User, conversation_ids: list[str]) -> None:
         self._online[user.id] -= 1
         if self._online[user.id] <= 0:
             del self._online[user.id]
             self._publish_presence(user, conversation_ids, "offline")
+            if user.is_staff:
+                self.routing.presence.disconnected(user)
 
     def is_online(self, user_id: str) -> bool:
         return self._online.get(user_id, 0) > 0

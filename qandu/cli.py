@@ -207,12 +207,14 @@ def user_add(config_path: str | None, email: str, name: str, role: str, password
 @click.option("--agent", "agent_email", help="Log in as this agent to answer customers.")
 @click.option("--name", default="Terminal visitor", help="Your name as a customer.")
 @click.option("--locale", default=None, help="Your language, e.g. de.")
-def chat(url: str, agent_email: str | None, name: str, locale: str | None) -> None:
+@click.option("--password", envvar="QANDU_PASSWORD", help="Agent password (asked for if not given).")
+def chat(url: str, agent_email: str | None, name: str, locale: str | None, password: str | None) -> None:
     """Chat in the terminal: with the demo bot, or with --agent as a support agent."""
     from qandu.terminal import run_agent, run_customer
 
     if agent_email:
-        password = click.prompt("Password", hide_input=True)
+        if password is None:
+            password = click.prompt("Password", hide_input=True)
         trio.run(run_agent, url, agent_email, password)
     else:
         trio.run(run_customer, url, name, locale)

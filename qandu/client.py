@@ -61,6 +61,34 @@ class Api:
         self.token = data["token"]
         return data
 
+    async def upload(
+        self,
+        conversation_id: str,
+        name: str,
+        data: bytes | AsyncIterator[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+    ) -> dict[str, Any]:
+        """Upload a file (raw body, streamed if ``data`` is an async iterator); return the upload.
+
+        Send it afterwards with ``attachments=[upload["id"]]``.  Raises :class:`ApiError`
+        (``too_large``, ``rejected``...) if the server refuses it.
+        """
+        headers = {"Content-Type": content_type}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        params = {"conversationId": conversation_id, "name": name}
+        response = await self.http.post("/api/files", params=params, content=data, headers=headers)
+        body = response.json() if response.content else {}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body.get("error", {}))
+        return body["upload"]
+
+    async def download(self, path: str) -> httpx.Response:
+        """GET a file URL (``upload["url"]``, a signed link...) with the bearer token; the raw response."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token and "sig=" not in path else {}
+        return await self.http.get(path, headers=headers)
+
     async def aclose(self) -> None:
         await self.http.aclose()
 

@@ -66,6 +66,28 @@ class HttpConfig:
 
 
 @attrs.frozen
+class FilesConfig:
+    """File sharing (``qandu.files``): limits, type checking, links, thumbnails."""
+
+    enabled: bool = True
+    max_bytes: int = attrs.field(default=25 * 1024 * 1024, validator=v.ge(1))
+    """Largest upload; plugins may lower it per user (``qandu_limit_upload``)."""
+    mime_mismatch: Literal["reject", "correct"] = "reject"
+    """A declared type the bytes contradict: refuse the file, or serve it as what it is."""
+    directory: str = "files"
+    """Where files are kept, relative to ``[server] data_dir``."""
+    link_ttl: int = attrs.field(default=300, validator=[v.ge(10), v.le(7 * 86400)])
+    """Seconds a signed download link (``?sig=``) stays valid."""
+    scan_timeout: float = attrs.field(default=60.0, validator=_positive)
+    """Seconds each ``qandu_scan_file`` implementation may take."""
+    scan_failure: Literal["reject", "accept"] = "reject"
+    """A scanner that raises or times out: refuse the file (fail closed) or ignore the scanner."""
+    thumbnail_px: int = attrs.field(default=320, validator=[v.ge(32), v.le(2048)])
+    max_image_pixels: int = attrs.field(default=25_000_000, validator=v.ge(1))
+    """Images with more pixels get no thumbnail (decoding one costs 3-4 bytes per pixel)."""
+
+
+@attrs.frozen
 class SiteConfig:
     """A website that signs its logged-in users' ids (identity verification)."""
 
@@ -95,6 +117,33 @@ class BotsConfig:
 
 
 @attrs.frozen
+class LifecycleConfig:
+    """Conversation lifecycle: auto-archive, the satisfaction survey, follow-up scheduling."""
+
+    archive_after: float = attrs.field(default=7 * 86400.0, validator=v.ge(0))
+    """Seconds after its resolution a conversation is archived; 0 turns auto-archiving off."""
+    archive_interval: float = attrs.field(default=60.0, validator=_positive)
+    """Seconds between two auto-archive sweeps."""
+    csat_survey: bool = True
+    """Send the customer a satisfaction survey (1-5 and a comment) when a conversation is resolved."""
+    csat_question: str = "How would you rate the help you got, from 1 (poor) to 5 (excellent)?"
+    """The survey's question, unless the bot has a ``[csat]`` text in the customer's language."""
+    followup_poll: float = attrs.field(default=30.0, validator=_positive)
+    """Longest time, in seconds, the follow-up scheduler sleeps before looking for due jobs."""
+    followup_lease: float = attrs.field(default=60.0, validator=_positive)
+    """Seconds a node owns a follow-up it is firing before another node may retry it."""
+
+
+@attrs.frozen
+class MetricsConfig:
+    """The Prometheus endpoint ``GET /metrics``."""
+
+    enabled: bool = True
+    token: str = attrs.field(default="", metadata=SECRET)
+    """If set, scrapers must send ``Authorization: Bearer <token>``."""
+
+
+@attrs.frozen
 class Config:
     """The whole operator configuration; ``plugins`` keeps each plugin's raw table."""
 
@@ -102,9 +151,12 @@ class Config:
     storage: StorageConfig = StorageConfig()
     gateway: GatewayConfig = GatewayConfig()
     http: HttpConfig = HttpConfig()
+    files: FilesConfig = FilesConfig()
     auth: AuthConfig = AuthConfig()
     dispatch: DispatchConfig = DispatchConfig()
     bots: BotsConfig = BotsConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    metrics: MetricsConfig = MetricsConfig()
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
     root: str = "."
     """Directory relative paths are resolved against (the config file's folder)."""

@@ -132,6 +132,8 @@ class Message:
     private: bool = False
     edited_at: dt.datetime | None = None
     deleted_at: dt.datetime | None = None
+    annotations: dict[str, Any] | None = None
+    """What the analysers found (intent, entities, sentiment...); loaded for staff only."""
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -157,6 +159,8 @@ class Message:
             data["editedAt"] = iso(self.edited_at)
         if self.deleted_at is not None:
             data["deletedAt"] = iso(self.deleted_at)
+        if self.annotations is not None:
+            data["annotations"] = self.annotations
         return data
 
 
@@ -205,6 +209,39 @@ class Conversation:
     bot: str | None = None
     assignee_id: str | None = None
     last_seq: int = 0
+    # -- routing (issue 4): why the priority, which team, queue entry, SLA clocks --
+    priority_reason: str | None = None
+    team_id: str | None = None
+    queued_at: dt.datetime | None = None
+    first_response_at: dt.datetime | None = None
+    first_response_due: dt.datetime | None = None
+    next_response_due: dt.datetime | None = None
+    first_response_breached: bool = False
+    next_response_breached: bool = False
+
+    def routing_wire(self) -> dict[str, Any]:
+        """The routing fields of :meth:`to_wire` (only those that are set)."""
+        data: dict[str, Any] = _drop_none(
+            {
+                "priorityReason": self.priority_reason,
+                "teamId": self.team_id,
+                "queuedAt": iso(self.queued_at),
+            }
+        )
+        sla = _drop_none(
+            {
+                "firstResponseAt": iso(self.first_response_at),
+                "firstResponseDue": iso(self.first_response_due),
+                "nextResponseDue": iso(self.next_response_due),
+            }
+        )
+        if self.first_response_breached:
+            sla["firstResponseBreached"] = True
+        if self.next_response_breached:
+            sla["nextResponseBreached"] = True
+        if sla:
+            data["sla"] = sla
+        return data
 
     def to_wire(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {"source": self.source}
@@ -224,6 +261,7 @@ class Conversation:
             "bot": self.bot,
             "assigneeId": self.assignee_id,
             "lastSeq": self.last_seq,
+            **self.routing_wire(),
         }
 
     def is_participant(self, user_id: str) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from qandu.assist import push_suggestions
 from qandu.domain import Content, Conversation, Message
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ class Reply:
     text: str
     metadata: dict[str, Any] | None = None
     handoff: bool = False
+    reason: str | None = None
+    """Why the bot hands off (kept in the status history); an empty ``text`` posts nothing."""
 
 
 @attrs.frozen
@@ -90,11 +93,31 @@ class Dispatcher:
             "qandu_analyze_message", message=message, conversation=conversation
         ):
             annotations.update(result)
+        if annotations:
+            conversation = await self._annotated(message, conversation, annotations)
+        conversation = await self.chat.teamwork.auto_tag(message, conversation, annotations)
+        conversation = await self.chat.routing.on_message(message, conversation, annotations)
         await self.pm.notify(
             "qandu_message_stored", message=message, conversation=conversation, annotations=annotations
         )
         if message.sender.type == "user" and self._bot_owns(conversation):
             await self._bot_turn(message, conversation, annotations)
+        elif message.sender.type == "user" and conversation.assignee_id is not None:
+            await push_suggestions(self.chat, conversation, message, annotations)
+
+    async def _annotated(
+        self, message: Message, conversation: Conversation, annotations: dict[str, Any]
+    ) -> Conversation:
+        """Store the annotations and send them to staff (``message.annotated``).
+
+        The message itself was delivered before the analysis started.  Analysers may have
+        changed the conversation's context (slots), so it is read again.
+        """
+        try:
+            await self.chat.annotate(message, annotations)
+        except Exception:
+            log.exception("could not store the annotations of message %s", message.id)
+        return await self.chat.store.get_conversation(conversation.id) or conversation
 
     def _bot_owns(self, conversation: Conversation) -> bool:
         return (
@@ -112,12 +135,12 @@ class Dispatcher:
         reply = await self.pm.call_first(
             "qandu_reply", message=message, conversation=conversation, annotations=annotations, bot=bot
         )
-        if reply is not None:
+        if reply is not None and reply.text:
             await self.chat.post_as_bot(bot, conversation, Content(text=reply.text, metadata=reply.metadata))
+            await self.chat.teamwork.bot_replied(conversation, bot, reply)
         if reply is None or reply.handoff:
-            await self.chat.handoff(
-                conversation, bot, reason="no bot answer" if reply is None else "bot handoff"
-            )
+            reason = "no bot answer" if reply is None else reply.reason or "bot handoff"
+            await self.chat.handoff(conversation, bot, reason=reason)
 
     def statistics(self) -> DispatchStatistics:
         queued = sum(send.statistics().current_buffer_used for send, _ in self._channels)

@@ -154,11 +154,14 @@ class PluginManager(pluggy.PluginManager):
     def _impls(self, name: str) -> list[pluggy.HookImpl]:
         return list(reversed(getattr(self.hook, name).get_hookimpls()))
 
-    async def _call(self, name: str, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    async def _call(
+        self, name: str, impl: pluggy.HookImpl, kwargs: dict[str, Any], timeout: float | None = None
+    ) -> tuple[bool, Any]:
         """Run one implementation inside its deadline and error boundary."""
         self._calls += 1
         args = {arg: kwargs[arg] for arg in impl.argnames}
-        with trio.move_on_after(self.hook_timeout) as scope:
+        timeout = self.hook_timeout if timeout is None else timeout
+        with trio.move_on_after(timeout) as scope:
             try:
                 return True, await impl.function(**args)
             except Exception:
@@ -167,8 +170,22 @@ class PluginManager(pluggy.PluginManager):
                 return False, None
         if scope.cancelled_caught:
             self._timeouts[impl.plugin_name] += 1
-            log.error("plugin %s timed out in %s after %.1fs", impl.plugin_name, name, self.hook_timeout)
+            log.error("plugin %s timed out in %s after %.1fs", impl.plugin_name, name, timeout)
         return False, None
+
+    async def call_each(
+        self, name: str, *, timeout: float | None = None, **kwargs: Any
+    ) -> list[tuple[str, bool, Any]]:
+        """Call implementations one after another; return ``(plugin, ok, result)`` for every one.
+
+        Unlike :meth:`call_all`, failures are reported (``ok=False``), so that a caller can
+        fail closed; ``timeout`` overrides ``hook_timeout`` for these calls.
+        """
+        results = []
+        for impl in self._impls(name):
+            ok, result = await self._call(name, impl, kwargs, timeout)
+            results.append((impl.plugin_name, ok, result))
+        return results
 
     async def call_first(self, name: str, **kwargs: Any) -> Any:
         """Call implementations in pluggy's order; return the first non-None result."""

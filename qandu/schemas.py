@@ -194,6 +194,23 @@ CLIENT_FRAME_SCHEMAS: dict[str, dict[str, Any]] = {
         frame_schema("subscribe", "Watch a conversation live (staff).", _CONVERSATION, ["conversationId"]),
         frame_schema("unsubscribe", "Stop watching a conversation.", _CONVERSATION, ["conversationId"]),
         frame_schema("ping", "Application-level ping; answered by pong."),
+        frame_schema(
+            "presence.set",
+            "Set your availability (staff): online, away or offline.",
+            {"status": {"enum": ["online", "away", "offline"], "description": "online, away or offline."}},
+            ["status"],
+        ),
+        frame_schema(
+            "csat.submit",
+            "Answer the satisfaction survey (the customer; once per survey).",
+            {
+                **_CONVERSATION,
+                "rating": {"type": "integer", "minimum": 1, "maximum": 5, "description": "1 (poor) to 5."},
+                "comment": {"type": "string", "maxLength": 2000, "description": "Anything to add."},
+                "surveyId": _id("The survey answered (default: the latest)."),
+            },
+            ["conversationId", "rating"],
+        ),
     )
 }
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ from qandu.app import App, Endpoints, serve
 from qandu.auth import hash_password
 from qandu.config import from_dict
 from qandu.domain import User
-from qandu.plugins import PluginManager
+from qandu.events import Event
+from qandu.plugins import PluginManager, hookimpl
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_BOT = REPO / "bots" / "support"
@@ -71,3 +72,28 @@ async def add_agent(
     return await app.store.create_user(
         kind="agent", role=role, name=name, email=email, password_hash=hash_password(password)
     )
+
+
+class EventLog:
+    """A throwaway plugin that records every ``qandu_event``: ``make_app(plugins={"events": log})``."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    @hookimpl
+    async def qandu_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    def named(self, name: str) -> list[Event]:
+        """The recorded events called ``name``, in the order they happened."""
+        return [event for event in self.events if event.name == name]
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy, and return that; fail after ``timeout`` seconds."""
+    with trio.fail_after(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await trio.sleep(interval)

@@ -84,6 +84,15 @@ FRAME_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     p.Subscribe: st.builds(p.Subscribe, conversation_id=ids, ref=refs),
     p.Unsubscribe: st.builds(p.Unsubscribe, conversation_id=ids, ref=refs),
     p.Ping: st.builds(p.Ping, ref=refs),
+    p.SetPresence: st.builds(p.SetPresence, status=st.sampled_from(["online", "away", "offline"]), ref=refs),
+    p.SubmitCsat: st.builds(
+        p.SubmitCsat,
+        conversation_id=ids,
+        rating=st.integers(1, 5),
+        comment=st.none() | st.text(max_size=2000),
+        survey_id=st.none() | ids,
+        ref=refs,
+    ),
 }
 
 client_frames: st.SearchStrategy[Any] = st.one_of(*FRAME_STRATEGIES.values())

@@ -640,6 +640,7 @@ SERVER_FRAMES = {
     "message.new": {"message"},
     "message.updated": {"message"},
     "message.deleted": {"conversationId", "messageId", "seq"},
+    "message.annotated": {"conversationId", "messageId", "seq", "annotations"},
     "typing": {"conversationId", "user", "state"},
     "receipt": {"conversationId", "userId", "status", "seq"},
     "reaction": {"conversationId", "messageId", "action", "reaction"},
@@ -648,6 +649,13 @@ SERVER_FRAMES = {
     "resumed": {"ref", "conversationId", "lastSeq", "count"},
     "pong": {"ref"},
     "error": {"code", "message", "field", "ref"},
+    "upload.progress": {"conversationId", "uploadId", "userId", "name", "received", "total"},
+    "upload.finished": {"conversationId", "uploadId", "userId", "status"},
+    "csat.answered": {"survey"},
+    "mention": {"notification"},
+    "reminder": {"notification"},
+    "canned.updated": {"cannedResponse"},
+    "canned.deleted": {"id"},
 }
 
 

@@ -15,7 +15,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 import qandu
 from qandu.bus import STAFF_TOPIC, conversation_topic, user_topic
 from qandu.domain import Message, User
-from qandu.errors import InvalidRequest, QanduError
+from qandu.errors import QanduError
 from qandu.gateway import protocol as p
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qandu.gateway")
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_UNAUTHORIZED = 4001
-CLOSE_SLOW_CONSUMER = 4008
-CLOSE_HEARTBEAT_TIMEOUT = 4009
 RESUME_PAGE = 200
 ABORT_GRACE = 1.0
 """Seconds a dropped connection gets to take its close frame before the socket is cut."""
@@ -136,7 +132,7 @@ class Connection:
     def _slow(self) -> None:
         self.gateway.slow_consumers += 1
         log.info("closing slow consumer %s", self.user.id)
-        self._abort(CLOSE_SLOW_CONSUMER, "slow consumer: send queue full; reconnect and resume")
+        self._abort(p.CloseCode.SLOW_CONSUMER, "slow consumer: send queue full; reconnect and resume")
 
     async def _writer(self) -> None:
         async with self._outbox:
@@ -157,7 +153,7 @@ class Connection:
             with trio.move_on_after(config.heartbeat_timeout) as scope:
                 await self.ws.ping()
             if scope.cancelled_caught:
-                self._abort(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                self._abort(p.CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
                 return
 
     # -- inbound ---------------------------------------------------------------------------
@@ -192,16 +188,13 @@ class Connection:
         self._queue(p.server_frame("ack", ref=frame.ref, message=message.to_wire() if message else None))
 
     async def _on_SendMessage(self, frame: p.SendMessage) -> None:
-        if frame.attachments:
-            raise InvalidRequest(
-                "attachments: file sharing is not available on this server", field="attachments"
-            )
         message, _ = await self.chat.send_message(
             self.user,
             conversation_id=frame.conversation_id,
             client_msg_id=frame.client_msg_id,
             content=frame.content,
             reply_to=frame.reply_to,
+            attachment_ids=frame.attachments,
             private=frame.private,
             origin=self,
         )
@@ -252,6 +245,20 @@ class Connection:
         if topic in self.topics:
             self.topics.discard(topic)
             self.app.bus.unsubscribe(topic, self)
+        self._ack(frame)
+
+    async def _on_SetPresence(self, frame: p.SetPresence) -> None:
+        await self.app.routing.set_status(self.user, frame.status)
+        self._ack(frame)
+
+    async def _on_SubmitCsat(self, frame: p.SubmitCsat) -> None:
+        await self.app.teamwork.csat.answer(
+            self.user,
+            frame.conversation_id,
+            rating=frame.rating,
+            comment=frame.comment,
+            survey_id=frame.survey_id,
+        )
         self._ack(frame)
 
     async def _on_Ping(self, frame: p.Ping) -> None:

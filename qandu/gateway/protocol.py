@@ -193,6 +193,27 @@ class Ping:
     ref: str | None = None
 
 
+@attrs.frozen
+class SetPresence:
+    """``presence.set``: an agent sets their availability (online, away, offline)."""
+
+    TYPE: ClassVar[str] = "presence.set"
+    status: Literal["online", "away", "offline"]
+    ref: str | None = None
+
+
+@attrs.frozen
+class SubmitCsat:
+    """``csat.submit``: the customer answers the satisfaction survey (1-5 and a comment)."""
+
+    TYPE: ClassVar[str] = "csat.submit"
+    conversation_id: str
+    rating: int
+    comment: str | None = None
+    survey_id: str | None = None
+    ref: str | None = None
+
+
 ClientFrame = (
     SendMessage
     | EditMessage
@@ -205,6 +226,8 @@ ClientFrame = (
     | Subscribe
     | Unsubscribe
     | Ping
+    | SetPresence
+    | SubmitCsat
 )
 
 FRAME_CLASSES: dict[str, type[ClientFrame]] = {
@@ -221,6 +244,8 @@ FRAME_CLASSES: dict[str, type[ClientFrame]] = {
         Subscribe,
         Unsubscribe,
         Ping,
+        SetPresence,
+        SubmitCsat,
     )
 }
 
@@ -398,6 +423,19 @@ def message_updated_frame(message: Message) -> bytes:
     return server_frame("message.updated", message=message)
 
 
+def message_annotated_frame(
+    conversation_id: str, message_id: str, seq: int, annotations: dict[str, Any]
+) -> bytes:
+    """``message.annotated`` (staff only): the analysers' results for a customer's message."""
+    return server_frame(
+        "message.annotated",
+        conversation_id=conversation_id,
+        message_id=message_id,
+        seq=seq,
+        annotations=annotations,
+    )
+
+
 def message_deleted_frame(conversation_id: str, message_id: str, seq: int) -> bytes:
     """``message.deleted``: a message was deleted."""
     return server_frame("message.deleted", conversation_id=conversation_id, message_id=message_id, seq=seq)
@@ -432,6 +470,16 @@ def presence_frame(user_id: str, status: Literal["online", "offline"]) -> bytes:
 def conversation_updated_frame(conversation: Conversation) -> bytes:
     """``conversation.updated``: status, assignee, tags or participants changed."""
     return server_frame("conversation.updated", conversation=conversation)
+
+
+def suggestions_frame(conversation_id: str, message_id: str, suggestions: Iterable[Any]) -> bytes:
+    """``suggestions`` (staff only): ranked replies for the customer's message ``message_id``.
+
+    ``suggestions`` are :class:`qandu.assist.Suggestion` objects (rendered with ``to_wire``).
+    """
+    return server_frame(
+        "suggestions", conversation_id=conversation_id, message_id=message_id, suggestions=list(suggestions)
+    )
 
 
 def resumed_frame(conversation_id: str, last_seq: int, count: int, ref: str | None = None) -> bytes:

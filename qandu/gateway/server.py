@@ -17,6 +17,7 @@ import trio
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from qandu.errors import QanduError
+from qandu.gateway import protocol as p
 from qandu.gateway.connection import Connection
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class Gateway:
         with trio.move_on_after(timeout):
             async with trio.open_nursery() as nursery:
                 for connection in list(self.connections):
-                    nursery.start_soon(connection.close, 1001, "server going away")
+                    nursery.start_soon(connection.close, p.CloseCode.GOING_AWAY, "server going away")
 
     def statistics(self) -> GatewayStatistics:
         return GatewayStatistics(

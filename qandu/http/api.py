@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qandu import assist
 from qandu.auth import check_password
 from qandu.domain import Conversation, Message, User
 from qandu.errors import Conflict, InvalidRequest, Unauthorized
@@ -15,6 +16,7 @@ from qandu.gateway.protocol import content_from_wire
 from qandu.http import schemas as s
 from qandu.http.routing import Api, Call, Result
 from qandu.storage import conversation_cursor
+from qandu.teamwork.types import normalize_tag
 
 api = Api()
 
@@ -125,14 +127,13 @@ def _gateway_url(call: Call) -> str:
 async def send_message(call: Call) -> Result:
     """Post a message to a conversation (idempotent on clientMsgId)."""
     body = call.body
-    if body.get("attachments"):
-        raise InvalidRequest("attachments: file sharing is not available on this server", field="attachments")
     message, created = await call.app.chat.send_message(
         call.me,
         conversation_id=body["conversationId"],
         client_msg_id=body["clientMsgId"],
         content=content_from_wire(body["content"]),
         reply_to=body.get("replyTo"),
+        attachment_ids=body.get("attachments", ()),
         private=body.get("private", False),
     )
     return (201 if created else 200), _message(message)
@@ -202,7 +203,7 @@ async def login(call: Call) -> Result:
     if found is None or not check_password(found[1], call.body["password"]):
         raise Unauthorized("wrong e-mail address or password", field="password")
     user = found[0]
-    return {"token": call.app.auth.issue(user), "user": user.to_wire()}
+    return {"token": call.app.auth.issue(user), "user": user.to_wire(), "gatewayUrl": _gateway_url(call)}
 
 
 @api.operation("GET", "/api/me", tag=_AUTH, responses={200: ("The caller.", s.USER_RESPONSE)})
@@ -224,7 +225,7 @@ async def me(call: Call) -> Result:
 async def list_conversations(call: Call) -> Result:
     """List conversations: a customer's own, or all of them for staff.
 
-    ``assignee`` is ``me``, ``none`` (unassigned) or an agent's id.
+    ``assignee`` is ``me``, ``none`` (unassigned) or an agent's id; ``tag`` keeps those with that tag.
     """
     query, user = call.query, call.me
     filters: dict[str, Any] = {"limit": query["limit"] + 1}
@@ -232,6 +233,8 @@ async def list_conversations(call: Call) -> Result:
         filters["status"] = query["status"]
     if "before" in query:
         filters["before"] = query["before"]
+    if "tag" in query:
+        filters["tag"] = normalize_tag(query["tag"], "tag")
     assignee = query.get("assignee")
     if assignee == "none":
         filters["unassigned"] = True
@@ -285,6 +288,47 @@ async def join_conversation(call: Call) -> Result:
 async def leave_conversation(call: Call) -> Result:
     """Leave a conversation (staff); if the agent owned it, it goes back to the queue."""
     return _conversation(await call.app.chat.leave(call.me, call.params["conversationId"]))
+
+
+@api.operation(
+    "POST",
+    "/api/conversations/{conversationId}/handback",
+    tag=_CONVERSATIONS,
+    responses={200: ("The conversation, served by its bot again.", s.CONVERSATION_RESPONSE)},
+    errors=(403, 404, 409),
+)
+async def handback_conversation(call: Call) -> Result:
+    """Hand a conversation back to its bot (staff): no assignee, status active.
+
+    The assigned agent (or an admin) may hand back an assigned conversation; any agent may
+    hand back one that waits in the queue.  The bot answers the customer's next message.
+    """
+    return _conversation(await call.app.chat.handback(call.me, call.params["conversationId"]))
+
+
+@api.operation(
+    "GET",
+    "/api/conversations/{conversationId}/suggestions",
+    tag=_CONVERSATIONS,
+    query=s.SUGGESTIONS_QUERY,
+    responses={200: ("Suggested replies, best first.", s.SUGGESTIONS_RESPONSE)},
+    errors=(403, 404),
+)
+async def suggest_replies(call: Call) -> Result:
+    """Suggest replies to the customer's latest message (staff).
+
+    Knowledge-base passages, response templates and, if configured, a generated draft,
+    each with a score in [0, 1]; empty without an assistance plugin or customer message.
+    """
+    call.app.chat.require_staff(call.me)
+    conversation = await call.app.chat.readable(call.me, call.params["conversationId"])
+    limit = call.query["limit"]
+    message, suggestions = await assist.suggest_replies(call.app.chat, conversation, limit=limit)
+    return {
+        "conversationId": conversation.id,
+        "messageId": message.id if message is not None else None,
+        "suggestions": [suggestion.to_wire() for suggestion in suggestions],
+    }
 
 
 @api.operation(
@@ -382,3 +426,8 @@ async def openapi(call: Call) -> Result:
     """This API's OpenAPI 3.1 document."""
     document: dict[str, Any] = call.request.app.state.openapi
     return document
+
+
+# The routing operations (queue, claim/assign/transfer, agents, teams, inboxes) live in their
+# own module and register themselves on ``api`` when imported.
+import qandu.http.routing_api  # noqa: E402, F401

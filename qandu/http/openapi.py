@@ -21,7 +21,7 @@ _ERROR_TEXT = {
     403: "Not allowed for this user (forbidden).",
     404: "No such conversation or message (not_found).",
     409: "Conflicts with the current state (conflict, invalid_transition).",
-    413: "The body is larger than [http] max_body_bytes (too_large).",
+    413: "The body is larger than [http] max_body_bytes, or a file than its limit (too_large).",
     422: "A field is missing, unknown or invalid (invalid_request; error.field names it).",
     500: "A bug in the server (internal).",
 }
@@ -89,10 +89,14 @@ def _operation(operation: Operation) -> dict[str, Any]:
             "required": bool(operation.body.get("required")),
             "content": {"application/json": {"schema": operation.body}},
         }
+    elif operation.stream_body is not None:
+        doc["requestBody"] = {"required": True, "content": operation.stream_body}
     responses: dict[str, Any] = {
         str(status): {"description": text, "content": {"application/json": {"schema": schema}}}
         for status, (text, schema) in sorted(operation.responses.items())
     }
+    for status, (text, content) in sorted(operation.raw_responses.items()):
+        responses[str(status)] = {"description": text, "content": content}
     for status in [*operation.error_statuses, 500]:
         responses[str(status)] = _error(_ERROR_TEXT.get(status, HTTP_CODES.get(status, "error")))
     doc["responses"] = responses

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from qandu.domain import User
     from qandu.gateway.server import Gateway
 
-Result = dict[str, Any] | tuple[int, dict[str, Any]]
+Result = dict[str, Any] | tuple[int, dict[str, Any]] | Response
 Handler = Callable[["Call"], Awaitable[Result]]
 
 _PARAM = re.compile(r"{(\w+)}")
@@ -77,6 +77,10 @@ class Operation:
     """Schemas of path parameters (default: an id)."""
     errors: tuple[int, ...] = ()
     """Error statuses besides those implied by auth, body and parameters."""
+    stream_body: dict[str, Any] | None = None
+    """OpenAPI ``content`` of a body the handler reads itself (file uploads, never buffered)."""
+    raw_responses: dict[int, tuple[str, dict[str, Any]]] = attrs.Factory(dict)
+    """Non-JSON responses (the handler returns a ``Response``): description and OpenAPI ``content``."""
     check_body: Check | None = attrs.field(init=False, default=None)
     check_query: Check = attrs.field(init=False)
     check_params: Check = attrs.field(init=False)
@@ -118,7 +122,7 @@ class Operation:
         statuses = {422, *self.errors}  # every operation validates its query string
         if self.auth:
             statuses.add(401)
-        if self.body is not None:
+        if self.body is not None or self.stream_body is not None:
             statuses |= {400, 413}
         return sorted(statuses)
 
@@ -126,6 +130,8 @@ class Operation:
         async def endpoint(request: Request) -> Response:
             call = await self._call(app, gateway, request)
             result = await self.handler(call)
+            if isinstance(result, Response):
+                return result
             status, payload = result if isinstance(result, tuple) else (self.success, result)
             return JsonResponse(payload, status_code=status)
 

@@ -149,6 +149,7 @@ CONVERSATIONS_QUERY: dict[str, Any] = object_schema(
     {
         "status": {"enum": list(CONVERSATION_STATUSES), "description": "Only conversations in this status."},
         "assignee": _string("me, none, or an agent's user id.", 64),
+        "tag": _string("Only conversations with this tag.", 64),
         "limit": _LIMIT,
         "before": {
             "type": "string",
@@ -156,6 +157,21 @@ CONVERSATIONS_QUERY: dict[str, Any] = object_schema(
             "maxLength": 128,
             "description": "The nextBefore cursor of the previous page.",
         },
+    },
+    [],
+)
+
+MAX_SUGGESTIONS = 20
+
+SUGGESTIONS_QUERY: dict[str, Any] = object_schema(
+    {
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_SUGGESTIONS,
+            "default": 5,
+            "description": f"How many suggestions (1 to {MAX_SUGGESTIONS}).",
+        }
     },
     [],
 )
@@ -243,6 +259,10 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "private": {"const": True},
             "editedAt": _TIMESTAMP,
             "deletedAt": _TIMESTAMP,
+            "annotations": {
+                "type": "object",
+                "description": "Staff only: what the analysers found (intent, entities, sentiment...).",
+            },
         },
         ["id", "conversationId", "seq", "sender", "content", "timestamp", "status"],
         "A stored chat message.",
@@ -278,6 +298,21 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "bot": _NULLABLE_STRING,
             "assigneeId": _NULLABLE_STRING,
             "lastSeq": {"type": "integer", "minimum": 0},
+            # routing: set only when known
+            "priorityReason": {"type": "string", "description": "Why it has this priority."},
+            "teamId": {"type": "string", "description": "The team it belongs to."},
+            "queuedAt": {**_TIMESTAMP, "description": "When it started waiting for a person."},
+            "sla": _closed(
+                {
+                    "firstResponseAt": _TIMESTAMP,
+                    "firstResponseDue": _TIMESTAMP,
+                    "nextResponseDue": _TIMESTAMP,
+                    "firstResponseBreached": {"const": True},
+                    "nextResponseBreached": {"const": True},
+                },
+                [],
+                "Response clocks: deadlines, when an agent first answered, breaches.",
+            ),
         },
         [
             "id",
@@ -293,6 +328,16 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "lastSeq",
         ],
         "A conversation between a customer, bots and agents.",
+    ),
+    "Suggestion": _closed(
+        {
+            "text": {"type": "string", "description": "The reply an agent could send."},
+            "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "Higher is better."},
+            "source": {"enum": ["knowledge", "template", "llm", "action"]},
+            "reference": {"type": "string", "description": "What it came from (passage id, intent:<name>)."},
+        },
+        ["text", "score", "source"],
+        "A reply suggested to an agent.",
     ),
     "StatusChange": _closed(
         {
@@ -325,7 +370,14 @@ INITIALIZE_RESPONSE = _closed(
     ["token", "user", "conversation", "gatewayUrl", "greeting"],
 )
 
-LOGIN_RESPONSE = _closed({"token": {"type": "string"}, "user": ref("User")}, ["token", "user"])
+LOGIN_RESPONSE = _closed(
+    {
+        "token": {"type": "string"},
+        "user": ref("User"),
+        "gatewayUrl": {"type": "string", "description": "WebSocket URL of the real-time gateway."},
+    },
+    ["token", "user", "gatewayUrl"],
+)
 
 HISTORY_RESPONSE = _closed(
     {
@@ -373,3 +425,15 @@ HEALTH_RESPONSE = _closed(
 )
 
 OPENAPI_RESPONSE: dict[str, Any] = {"type": "object", "description": "This OpenAPI 3.1 document."}
+
+SUGGESTIONS_RESPONSE = _closed(
+    {
+        "conversationId": {"type": "string"},
+        "messageId": {
+            "type": ["string", "null"],
+            "description": "The customer message the suggestions answer; null: none yet.",
+        },
+        "suggestions": {"type": "array", "items": ref("Suggestion"), "description": "Best first."},
+    },
+    ["conversationId", "messageId", "suggestions"],
+)

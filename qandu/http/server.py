@@ -19,10 +19,14 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 import qandu
+from qandu.http import files as _file_operations  # noqa: F401  (registers /api/files* on api)
+from qandu.http import review_api as _review_operations  # noqa: F401  (review, search, export, /metrics)
+from qandu.http import teamwork_api as _teamwork_operations  # noqa: F401  (tags, canned, CSAT, follow-ups)
 from qandu.http.api import api
 from qandu.http.errors import EXCEPTION_HANDLERS
 from qandu.http.middleware import ErrorBoundary, RequestLog
 from qandu.http.openapi import openapi_document
+from qandu.http.pages import page_routes
 
 if TYPE_CHECKING:
     from qandu.app import App
@@ -45,6 +49,7 @@ def build_asgi_app(app: App, gateway: Gateway | None = None) -> Starlette:
     routes: list[BaseRoute] = [operation.route(app, gateway) for operation in api.operations]
     routes += extra
     if STATIC_DIR.is_dir():
+        routes += page_routes(STATIC_DIR)
         routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR, html=True), name="static"))
     cors = app.config.http.cors_origins
     asgi = Starlette(

@@ -149,6 +149,7 @@ def list_conversations(
     unassigned: bool = False,
     limit: int = 50,
     before: str | tuple[dt.datetime | str, str] | None = None,
+    tag: str | None = None,
 ) -> list[Conversation]:
     """Newest ``last_message_at`` first; continue with ``before=conversation_cursor(last)``."""
     if not 1 <= limit <= MAX_PAGE:
@@ -164,6 +165,10 @@ def list_conversations(
         query = query.where(c.assignee_id == assignee_id)
     if unassigned:
         query = query.where(c.assignee_id.is_null())
+    if tag is not None:
+        from qandu.storage.review import _tagged
+
+        query = query.where(_tagged(c, tag))
     if before is not None:
         stamp, last_id = parse_cursor(before)
         key = peewee.Tuple(c.last_message_at, c.id)
@@ -221,6 +226,7 @@ def set_status(
     check_transition(current, status)  # type: ignore[arg-type]
     now = utcnow()
     _touch(db, conversation_id, status=status)
+    _queue_clock(db, conversation_id, status, now)
     row = {
         "conversation": conversation_id,
         "from_status": current,
@@ -233,10 +239,39 @@ def set_status(
     return require_conversation(db, conversation_id), status_change_from_row(row)
 
 
+def _queue_clock(db: Db, conversation_id: str, status: str, now: dt.datetime) -> None:
+    """Start the queue clock on entering ``pending``; stop it and the SLA clocks on closing.
+
+    ``queued_at`` keeps the first time of an episode: a conversation requeued after its agent
+    left keeps its place, and a resolved one that reopens starts a new episode.
+    """
+    c = db.m.Conversation
+    if status == "pending":
+        c.update(queued_at=now).where((c.id == conversation_id) & c.queued_at.is_null()).execute()
+    elif status in ("resolved", "archived"):
+        c.update(queued_at=None, first_response_due=None, next_response_due=None).where(
+            c.id == conversation_id
+        ).execute()
+
+
 def status_history(db: Db, conversation_id: str) -> list[StatusChange]:
     s = db.m.StatusChange
     rows = s.select().where(s.conversation == conversation_id).order_by(s.id).dicts()
     return [status_change_from_row(row) for row in rows]
+
+
+def update_context(db: Db, conversation_id: str, changes: dict[str, Any]) -> Conversation:
+    """Merge ``changes`` into the context (``None`` removes a key); other keys are kept."""
+    c = db.m.Conversation
+    query = c.select(c.context).where(c.id == conversation_id)
+    if db.is_postgresql:
+        query = query.for_update()  # another node may merge concurrently
+    row = query.tuples().first()
+    if row is None:
+        raise NotFound(f"no conversation {conversation_id!r}", field="conversation_id")
+    merged = {**(row[0] or {}), **changes}
+    _touch(db, conversation_id, context={k: v for k, v in merged.items() if v is not None})
+    return require_conversation(db, conversation_id)
 
 
 def update_conversation(db: Db, conversation_id: str, **fields: Any) -> Conversation:

@@ -61,6 +61,14 @@ def conversation_from_row(row: Row, participants: Iterable[Participant] = ()) ->
         bot=row["bot"],
         assignee_id=row["assignee_id"],
         last_seq=row["last_seq"],
+        priority_reason=row.get("priority_reason"),
+        team_id=row.get("team_id"),
+        queued_at=row.get("queued_at"),
+        first_response_at=row.get("first_response_at"),
+        first_response_due=row.get("first_response_due"),
+        next_response_due=row.get("next_response_due"),
+        first_response_breached=bool(row.get("first_response_breached")),
+        next_response_breached=bool(row.get("next_response_breached")),
     )
 
 

@@ -11,6 +11,7 @@ import peewee
 
 from qandu.domain import Message, Reaction, utcnow
 from qandu.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from qandu.storage.annotations import delete_annotations
 from qandu.storage.convert import attachment_to_json, message_from_row, reaction_from_row
 from qandu.storage.drafts import MessageDraft
 from qandu.storage.models import Db
@@ -136,7 +137,7 @@ def edit_message(db: Db, message_id: str, *, text: str, editor_id: str) -> Messa
 
 
 def delete_message(db: Db, message_id: str, *, by_id: str, allow_any: bool = False) -> Message:
-    """Soft delete: clear text, file, metadata and attachments, set ``deleted_at``; idempotent."""
+    """Soft delete: clear text, file, metadata, attachments, annotations; set ``deleted_at``; idempotent."""
     row = _require_row(db, message_id)
     if row["sender_id"] != by_id and not allow_any:
         raise Forbidden("only the sender may delete a message")
@@ -145,6 +146,7 @@ def delete_message(db: Db, message_id: str, *, by_id: str, allow_any: bool = Fal
         m.update(text=None, file_url=None, metadata=None, attachments=[], deleted_at=utcnow()).where(
             m.id == message_id
         ).execute()
+        delete_annotations(db, message_id)
         row = _require_row(db, message_id)
     return _messages(db, [row])[0]
 

@@ -15,6 +15,7 @@ import peewee
 
 from qandu.domain import utcnow
 from qandu.storage.fields import UtcDateTimeField
+from qandu.storage.teamwork_schema import annotation_indexes, teamwork_migration
 
 Backend = Literal["sqlite", "postgresql"]
 #: Column types per backend, substituted into the DDL below.
@@ -127,8 +128,110 @@ def _v1_initial(database: peewee.Database, dialect: Dialect) -> None:
         database.execute_sql(statement.format(**dialect))
 
 
+_ROUTING_DDL = (
+    "ALTER TABLE conversations ADD COLUMN priority_reason TEXT",
+    "ALTER TABLE conversations ADD COLUMN team_id TEXT",
+    "ALTER TABLE conversations ADD COLUMN queued_at {ts}",
+    "ALTER TABLE conversations ADD COLUMN first_response_at {ts}",
+    "ALTER TABLE conversations ADD COLUMN first_response_due {ts}",
+    "ALTER TABLE conversations ADD COLUMN next_response_due {ts}",
+    "ALTER TABLE conversations ADD COLUMN first_response_breached {bool} NOT NULL DEFAULT FALSE",
+    "ALTER TABLE conversations ADD COLUMN next_response_breached {bool} NOT NULL DEFAULT FALSE",
+    "CREATE INDEX conversations_queue ON conversations (status, assignee_id, queued_at)",
+    "CREATE INDEX conversations_first_due ON conversations (first_response_due)",
+    "CREATE INDEX conversations_next_due ON conversations (next_response_due)",
+    """CREATE TABLE teams (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        skills {json} NOT NULL,
+        languages {json} NOT NULL,
+        business_hours {json},
+        timezone TEXT NOT NULL,
+        created_at {ts} NOT NULL,
+        updated_at {ts} NOT NULL)""",
+    """CREATE TABLE team_members (
+        id {serial},
+        team_id TEXT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        UNIQUE (team_id, user_id))""",
+    "CREATE INDEX team_members_user ON team_members (user_id)",
+    """CREATE TABLE agents (
+        user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        status_at {ts} NOT NULL,
+        present_until {ts},
+        skills {json} NOT NULL,
+        languages {json} NOT NULL,
+        max_chats INTEGER,
+        last_assigned_at {ts})""",
+    """CREATE TABLE inboxes (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        source TEXT,
+        bot TEXT,
+        team_id TEXT REFERENCES teams (id) ON DELETE SET NULL,
+        created_at {ts} NOT NULL)""",
+)
+
+
+def _routing(database: peewee.Database, dialect: Dialect) -> None:
+    """Routing: priority reason, team, queue and SLA columns; teams, members, agents, inboxes."""
+    for statement in _ROUTING_DDL:
+        database.execute_sql(statement.format(**dialect))
+
+
+_UPLOADS_DDL = (
+    """CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        uploader_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        declared_type TEXT,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        verdicts {json} NOT NULL,
+        storage_key TEXT,
+        thumbnail_key TEXT,
+        width INTEGER,
+        height INTEGER,
+        client_msg_id TEXT,
+        created_at {ts} NOT NULL,
+        scanned_at {ts})""",
+    "CREATE INDEX uploads_conversation ON uploads (conversation_id, created_at)",
+    "CREATE INDEX uploads_status ON uploads (status, created_at)",
+    "CREATE INDEX uploads_sha256 ON uploads (sha256)",
+)
+
+
+def _uploads(database: peewee.Database, dialect: Dialect) -> None:
+    """File sharing: the uploads table (status, verdicts, storage key; see qandu.files.records)."""
+    for statement in _UPLOADS_DDL:
+        database.execute_sql(statement.format(**dialect))
+
+
+def _message_annotations(database: peewee.Database, dialect: Dialect) -> None:
+    """Message annotations from ``qandu_analyze_message`` (see qandu.storage.annotations)."""
+    database.execute_sql(
+        """CREATE TABLE message_annotations (
+        message_id TEXT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+        annotations {json} NOT NULL,
+        updated_at {ts} NOT NULL)""".format(**dialect)
+    )
+
+
 #: Append-only list of migrations; the schema version is the number applied.
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_initial,
+    _routing,
+    _uploads,
+    teamwork_migration,
+    _message_annotations,
+    annotation_indexes,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -80,6 +80,15 @@ def define_models(database: peewee.Database, *, text_types: bool) -> Models:
         started_at = ts()
         last_message_at = ts()
         updated_at = ts()
+        # routing (see qandu.storage.routing)
+        priority_reason = peewee.TextField(null=True)
+        team_id = peewee.TextField(null=True)
+        queued_at = ts(null=True)
+        first_response_at = ts(null=True)
+        first_response_due = ts(null=True)
+        next_response_due = ts(null=True)
+        first_response_breached = peewee.BooleanField(default=False)
+        next_response_breached = peewee.BooleanField(default=False)
 
         class Meta:
             table_name = "conversations"

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 import peewee
 
 from qandu.domain import Conversation, Message, Reaction, Receipt, StatusChange, User
-from qandu.storage import conversations, messages, receipts, users
+from qandu.storage import annotations, conversations, messages, receipts, users
 from qandu.storage.drafts import UNSET, MessageDraft, Unset
 from qandu.storage.lanes import Lanes, LaneStatistics, StoreClosed
 from qandu.storage.migrations import apply_migrations
@@ -206,10 +206,12 @@ class Store:
         unassigned: bool = False,
         limit: int = 50,
         before: Cursor | None = None,
+        tag: str | None = None,
     ) -> list[Conversation]:
         """Newest activity first.  Next page: ``before=conversation_cursor(page[-1])``.
 
-        ``participant_id`` matches current participants only (``left_at`` unset).
+        ``participant_id`` matches current participants only (``left_at`` unset); ``tag``
+        keeps conversations that have that (active) tag.
         """
         return await self._read(
             conversations.list_conversations,
@@ -219,6 +221,7 @@ class Store:
             unassigned=unassigned,
             limit=limit,
             before=before,
+            tag=tag,
         )
 
     async def add_participant(self, conversation_id: str, user: User) -> Conversation:
@@ -235,6 +238,14 @@ class Store:
 
     async def status_history(self, conversation_id: str) -> list[StatusChange]:
         return await self._read(conversations.status_history, conversation_id)
+
+    async def update_context(self, conversation_id: str, changes: dict[str, Any]) -> Conversation:
+        """Merge ``changes`` into the conversation's context (a ``None`` value removes a key).
+
+        Done in the writer thread, so concurrent updates of different keys never lose
+        each other (unlike reading the context and writing it back whole).
+        """
+        return await self._write(conversations.update_context, conversation_id, changes)
 
     async def update_conversation(
         self,
@@ -292,16 +303,29 @@ class Store:
         after_seq: int | None = None,
         limit: int = 50,
         include_private: bool = True,
+        with_annotations: bool = False,
     ) -> list[Message]:
-        """A page of messages in ascending seq (see :func:`qandu.storage.messages.history`)."""
+        """A page of messages in ascending seq (see :func:`qandu.storage.messages.history`).
+
+        ``with_annotations`` attaches each message's stored annotations (for staff only).
+        """
         return await self._read(
-            messages.history,
+            annotations.history_with_annotations if with_annotations else messages.history,
             conversation_id,
             before_seq=before_seq,
             after_seq=after_seq,
             limit=limit,
             include_private=include_private,
         )
+
+    async def save_annotations(self, message_id: str, values: dict[str, Any]) -> None:
+        """Store (or replace) what the analysers found in a message (JSON-serialisable)."""
+        await self._write(annotations.save_annotations, message_id, values)
+
+    async def get_annotations(self, message_id: str) -> dict[str, Any] | None:
+        """The stored annotations of one message, or ``None``."""
+        found = await self._read(annotations.load_annotations, [message_id])
+        return found.get(message_id)
 
     async def add_reaction(
         self, message_id: str, *, user_id: str, emoji: str
@@ -323,6 +347,25 @@ class Store:
 
     async def receipts(self, conversation_id: str) -> list[Receipt]:
         return await self._read(receipts.load_receipts, conversation_id)
+
+    # -- core modules with their own tables (files...) ---------------------------------------
+
+    async def run_write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` as a job of the writer thread; return once committed.
+
+        ``fn`` must be pure database work (a failed batch is replayed job by job).
+        """
+        return await self._write(fn, *args, **kwargs)
+
+    async def run_read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` in a reader thread."""
+        return await self._read(fn, *args, **kwargs)
+
+    async def migrate_plugin(self, plugin: str, migrations: Sequence[Callable[[Any], None]]) -> int:
+        """Apply a plugin's pending schema migrations (see :mod:`qandu.storage.plugin_schema`)."""
+        from qandu.storage.plugin_schema import apply_plugin_migrations
+
+        return await self._write(apply_plugin_migrations, plugin, list(migrations))
 
 
 @contextlib.asynccontextmanager

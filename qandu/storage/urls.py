@@ -28,6 +28,9 @@ SQLITE_PRAGMAS: dict[str, object] = {
     "temp_store": "memory",
 }
 
+#: PostgreSQL ``lock_timeout`` for every connection.
+PG_LOCK_TIMEOUT = "10s"
+
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -39,6 +42,9 @@ class StorageTarget:
     path: pathlib.Path | None = None
     conninfo: str | None = None
     schema: str | None = None
+    #: libpq ``options`` given in the URL (``?options=-c%20statement_timeout%3D5000``), kept
+    #: apart because QanDu adds its own (time zone, search path) to them.
+    options: str = ""
 
 
 def parse_url(url: str, *, data_dir: pathlib.Path) -> StorageTarget:
@@ -72,9 +78,10 @@ def _postgresql_target(parts: urllib.parse.SplitResult) -> StorageTarget:
     schema = next((value for key, value in query if key == "schema"), None)
     if schema is not None and not _SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid PostgreSQL schema name {schema!r}")
-    rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "schema"])
+    options = " ".join(value for key, value in query if key == "options")
+    rest = urllib.parse.urlencode([(key, value) for key, value in query if key not in ("schema", "options")])
     conninfo = urllib.parse.urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
-    return StorageTarget(backend="postgresql", conninfo=conninfo, schema=schema)
+    return StorageTarget(backend="postgresql", conninfo=conninfo, schema=schema, options=options)
 
 
 def make_database(target: StorageTarget) -> peewee.Database:
@@ -84,10 +91,13 @@ def make_database(target: StorageTarget) -> peewee.Database:
         return peewee.SqliteDatabase(
             str(target.path), pragmas=SQLITE_PRAGMAS, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
         )
-    options = "-c TimeZone=UTC"
+    # A lock held elsewhere must not wedge the writer (callers wait for writes shielded from
+    # cancellation): past this, the waiting job fails alone.  The URL's options may override it.
+    options = f"-c lock_timeout={PG_LOCK_TIMEOUT} {target.options} -c TimeZone=UTC"
     if target.schema is not None:
         options += f" -c search_path={target.schema}"
-    return peewee.PostgresqlDatabase(target.conninfo, options=options, application_name="qandu")
+    extra = {} if "application_name=" in (target.conninfo or "") else {"application_name": "qandu"}
+    return peewee.PostgresqlDatabase(target.conninfo, options=options, **extra)
 
 
 def prepare_target(target: StorageTarget, database: peewee.Database) -> None:

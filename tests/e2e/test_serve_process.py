@@ -113,28 +113,41 @@ def test_check_config_masks_secrets_and_names_bad_keys(tmp_path):
     assert '"secret": "***"' in good.stdout and "hunter2" not in good.stdout
 
 
-def terminal_chat(url: str) -> str:
-    """Type one line into ``qandu chat``, wait for the bot's handoff notice, then /quit."""
-    chat = subprocess.Popen(
-        [*QANDU, "chat", "--url", url, "--name", "Tess"],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert chat.stdin and chat.stdout
-    chat.stdin.write("I need a person\n")
-    chat.stdin.flush()
-    lines = []
-    for line in chat.stdout:
-        lines.append(line)
-        if "handing you over" in line:
-            break
-    chat.stdin.write("/quit\n")
-    chat.stdin.flush()
-    chat.wait(timeout=10)
-    return "".join(lines)
+class Terminal:
+    """A ``qandu chat`` process driven like a person at a keyboard (cancellable reads)."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.output = ""
+
+    @classmethod
+    async def start(cls, *args: str, env: dict | None = None) -> Terminal:
+        process = await trio.lowlevel.open_process(
+            [*QANDU, "chat", *args],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "200", **(env or {})},
+        )
+        return cls(process)
+
+    async def type(self, text: str) -> None:
+        assert self.process.stdin
+        await self.process.stdin.send_all(text.encode())
+
+    async def wait_for(self, text: str) -> None:
+        assert self.process.stdout
+        while text not in self.output:
+            chunk = await self.process.stdout.receive_some(65536)
+            assert chunk, f"qandu chat exited before printing {text!r}: {self.output}"
+            self.output += chunk.decode()
+
+    async def quit(self) -> None:
+        await self.type("/quit\n")
+        with trio.move_on_after(10):
+            await self.process.wait()
+        if self.process.returncode is None:
+            self.process.kill()
 
 
 def test_plugins_command_lists_installed_plugins():
@@ -171,9 +184,45 @@ async def test_user_add_then_login_and_terminal_chat(tmp_path):
                     "/api/auth/login", json={"email": "zoe@example.com", "password": "pw-123456"}
                 )
                 assert login.status_code == 200 and login.json()["user"]["role"] == "support"
-            output = await trio.to_thread.run_sync(terminal_chat, url)
-            assert "Qanda" in output and "Nordlicht" in output  # the bot's greeting
-            assert "handing you over" in output  # no AI plugin: handed to a person
+            terminal = await Terminal.start("--url", url, "--name", "Tess")
+            await terminal.wait_for("Nordlicht")  # the bot's greeting
+            await terminal.type("I want to talk to a human please\n")
+            await terminal.wait_for("handing you over")  # the bot hands the chat to a person
+            await terminal.quit()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+async def test_agent_answers_a_customer_from_the_terminal(tmp_path):
+    config, http_port, _ = write_config(tmp_path)
+    env = {"QANDU_PASSWORD": "pw-123456"}
+    assert (
+        run_cli("user", "add", "max@example.com", "--name", "Max", "-c", str(config), env=env).returncode == 0
+    )
+    process = subprocess.Popen([*QANDU, "serve", "-c", str(config)], cwd=REPO, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        with trio.fail_after(40):
+            await wait_healthy(url, process)
+            async with ChatClient.initialize(url, name="Nina") as customer:
+                await customer.send_text("I want to talk to a person")  # a handoff, with or without AI
+                while (await customer.gateway.next_frame("conversation.updated"))["conversation"][
+                    "status"
+                ] != "pending":
+                    pass
+                terminal = await Terminal.start("--url", url, "--agent", "max@example.com", env=env)
+                await terminal.wait_for("logged in as Max")
+                await terminal.type("/queue\n")
+                await terminal.wait_for(customer.conversation_id)  # the waiting conversation is listed
+                await terminal.type(f"/open {customer.conversation_id}\nHello Nina, Max here\n")
+                reply = await customer.gateway.next_frame("message.new")
+                while reply["message"]["sender"]["type"] != "agent":
+                    reply = await customer.gateway.next_frame("message.new")
+                assert reply["message"]["content"]["text"] == "Hello Nina, Max here"
+                assert reply["message"]["sender"]["name"] == "Max"
+                await terminal.wait_for("I want to talk to a person")  # /open showed the history
+                await terminal.quit()
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)

@@ -154,9 +154,9 @@ async def test_customer_cannot_write_private_notes_or_reply_to_unknown(customer)
         response = await ann.send("re", replyTo="no-such-message")
         assert response.status_code == 404
         assert response.json()["error"]["field"] == "replyTo"
-        response = await ann.send("file", attachments=["a1"])
-        assert response.status_code == 422
-        assert response.json()["error"]["field"] == "attachments"
+        response = await ann.send("file", attachments=["a1"])  # not an upload of hers
+        assert response.status_code == 404
+        assert response.json()["error"]["field"] == "attachments.0"
 
 
 async def _conversation_with_messages(customer, agent, count: int):

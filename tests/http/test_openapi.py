@@ -25,7 +25,7 @@ def _served(asgi: Any) -> set[tuple[str, str]]:
     return {
         (re.sub(r"{(\w+):\w+}", r"{\1}", route.path), method)
         for route in asgi.routes
-        if isinstance(route, Route)
+        if isinstance(route, Route) and route.include_in_schema
         for method in route.methods
         if method != "HEAD"
     }
@@ -47,7 +47,6 @@ async def test_document_lists_exactly_the_served_routes(app, http):
         served = _served(build_asgi_app(app))
         assert _documented(document) == served
         assert ("/api/chat/initialize", "POST") in served and ("/api/messages/{messageId}", "PATCH") in served
-        assert len(served) == 17
 
 
 async def test_document_is_valid_openapi_3_1(http):
