@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import trio
+
+from qandu.storage import Store
 from qandu_analytics import queries
 from qandu_analytics.recorder import EventRecord, MessageRecord, Record, apply_batch
 from qandu_analytics.schema import MIGRATIONS
-
-from qandu.storage import Store
 
 PG_DSN = os.environ.get("QANDU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 INTENTS = (

@@ -51,6 +51,8 @@ class HistoryResult:
     http: Latency
     http_floor: Latency
     """``GET /healthz`` on the same connection: the HTTP stack and client, no storage."""
+    http_server_cpu_ms: float
+    """QanDu's CPU time per history request, in ms."""
     store: Latency
     raw_sqlite: Latency
     pages: int
@@ -230,11 +232,12 @@ async def measure_store(data_dir: Path, pages: list[tuple[str, int]]) -> Latency
 
 
 async def measure_http(
-    http_url: str, pages: list[tuple[str, int]], progress: Progress | None
-) -> tuple[Latency, Latency]:
+    http_url: str, pages: list[tuple[str, int]], progress: Progress | None, server_cpu: Callable[[], float]
+) -> tuple[Latency, Latency, float]:
     """``GET /api/chat/history/{id}?limit=50&before=...`` one at a time over one keep-alive connection.
 
-    Also returns the latency of ``GET /healthz`` over the same connection, as the floor.
+    Also returns the latency of ``GET /healthz`` over the same connection, as the floor, and
+    the server's CPU time per history request in ms (``server_cpu()`` reads its CPU seconds).
     """
     latencies, floor = [], []
     async with httpx.AsyncClient(base_url=http_url, timeout=30) as http:
@@ -252,17 +255,19 @@ async def measure_http(
 
         for cid, before in pages[:50]:
             await page(cid, before)
+        cpu = server_cpu()
         for cid, before in pages:
             started = time.perf_counter()
             await page(cid, before)
             latencies.append(time.perf_counter() - started)
             if progress is not None:
                 progress(1)
+        cpu_ms = (server_cpu() - cpu) / len(pages) * 1000
         for _ in pages:
             started = time.perf_counter()
             (await http.get("/healthz")).raise_for_status()
             floor.append(time.perf_counter() - started)
-    return Latency.of(latencies), Latency.of(floor)
+    return Latency.of(latencies), Latency.of(floor), cpu_ms
 
 
 def measure(
@@ -287,7 +292,9 @@ def measure(
     server = start_qandu(workdir, profile=profile, plugins=plugins)
     try:
         assert server.http_url is not None
-        http, floor = trio.run(measure_http, server.http_url, plan, page_progress)
+        http, floor, http_cpu_ms = trio.run(
+            measure_http, server.http_url, plan, page_progress, server.cpu_seconds
+        )
     finally:
         server.stop()
     return HistoryResult(
@@ -295,6 +302,7 @@ def measure(
         built_seconds=built,
         http=http,
         http_floor=floor,
+        http_server_cpu_ms=http_cpu_ms,
         store=store,
         raw_sqlite=raw,
         pages=pages,

@@ -22,14 +22,14 @@ from typing import Any
 
 import spacy
 import trio
-from qandu_nlu import NluConfig
-from qandu_nlu.builder import build_analyzer, plan_models
-from qandu_nlu.data import load_bot_data
-from qandu_nlu.models import load, train_and_save
 
 from benchmarks.stats import Latency, fmt
 from qandu.bots import load_bot
 from qandu.testing import DEMO_BOT, REPO
+from qandu_nlu import NluConfig
+from qandu_nlu.builder import build_analyzer, plan_models
+from qandu_nlu.data import load_bot_data
+from qandu_nlu.models import load, train_and_save
 
 TARGET_P50_MS = 5.0
 TODAY = dt.date(2026, 12, 1)
@@ -113,7 +113,8 @@ def measure(cache: Path, rounds: int) -> dict[str, Any]:
     print(f"  NLU (everything)    {nlu_latency.brief()}   {fmt(result['nlu_messages_per_s'])} messages/s")
     print(f"  via worker thread   {Latency.of(threaded).brief()}")
     print(
-        f"  blank tokenizer     {base_latency.brief()}   {fmt(result['tokenizer_messages_per_s'])} messages/s"
+        f"  blank tokenizer     p50 {fmt(base_latency.p50, 4)} / p99 {fmt(base_latency.p99, 3)} ms"
+        f"   {fmt(result['tokenizer_messages_per_s'])} messages/s"
     )
     print(f"  NLU / tokenizer     {result['ratio_p50']:.1f}x (p50)")
     for name, p50 in result["parts_p50_ms"].items():

@@ -122,6 +122,7 @@ def history_rows(result: HistoryResult) -> list[Row]:
             passed=result.http.p99 < HISTORY_P99_MS,
             qandu_detail=(
                 f"p50 {fmt(result.http.p50)} ms; {result.pages:,} pages; "
+                f"server CPU {fmt(result.http_server_cpu_ms, 3)} ms/request; "
                 f"HTTP floor (GET /healthz): p50 {fmt(result.http_floor.p50)}"
                 f" / p99 {fmt(result.http_floor.p99)} ms"
             ),

@@ -54,12 +54,7 @@ class Connection:
     async def run(self) -> None:
         conversations = await self.chat.list_conversations(self.user, limit=100)
         self._own_conversations = [c.id for c in conversations if c.is_participant(self.user.id)]
-        self._subscribe(user_topic(self.user.id))
-        if self.user.is_staff:
-            self._subscribe(STAFF_TOPIC)
-        for conversation_id in self._own_conversations:
-            self._subscribe(conversation_topic(conversation_id))
-        self.chat.connected(self.user, self._own_conversations)
+        # ready first: every other frame follows it (ready's lastSeq values are where resume starts)
         self._queue(
             p.server_frame(
                 "ready",
@@ -69,6 +64,12 @@ class Connection:
                 server={"version": qandu.__version__},
             )
         )
+        self._subscribe(user_topic(self.user.id))
+        if self.user.is_staff:
+            self._subscribe(STAFF_TOPIC)
+        for conversation_id in self._own_conversations:
+            self._subscribe(conversation_topic(conversation_id))
+        self.chat.connected(self.user, self._own_conversations)
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:

@@ -49,16 +49,16 @@ def check_priority(priority: str) -> None:
 
 
 def _participants_of(db: Db, conversation_ids: Sequence[str]) -> dict[str, list[Participant]]:
-    p, u = db.m.Participant, db.m.User
-    rows = (
-        p.select(p, u.name)
-        .join(u, on=(p.user == u.id))
-        .where(p.conversation.in_(list(conversation_ids)))
-        .order_by(p.joined_at, p.id)
-        .dicts()
+    # hand-written: this runs for every conversation read (peewee's builder cost ~0.5 ms)
+    table = db.participants
+    statement = (
+        f'SELECT {table.columns("p")}, u."name" FROM "participants" p JOIN "users" u ON u."id" = p."user_id" '
+        f'WHERE p."conversation_id" IN {table.in_list(len(conversation_ids))} ORDER BY p."joined_at", p."id"'
     )
     grouped: dict[str, list[Participant]] = defaultdict(list)
-    for row in rows:
+    for values in db.sql(statement, tuple(conversation_ids)).fetchall():
+        row = table.decode(values[:-1])
+        row["name"] = values[-1]
         grouped[row["conversation"]].append(participant_from_row(row))
     return grouped
 
@@ -69,9 +69,8 @@ def _with_participants(db: Db, rows: Sequence[dict[str, Any]]) -> list[Conversat
 
 
 def get_conversation(db: Db, conversation_id: str) -> Conversation | None:
-    c = db.m.Conversation
-    row = c.select().where(c.id == conversation_id).dicts().first()
-    return None if row is None else _with_participants(db, [row])[0]
+    values = db.sql(db.conversations.where('"id" = ?'), (conversation_id,)).fetchone()
+    return None if values is None else _with_participants(db, [db.conversations.decode(values)])[0]
 
 
 def require_conversation(db: Db, conversation_id: str) -> Conversation:

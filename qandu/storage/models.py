@@ -175,7 +175,8 @@ def define_models(database: peewee.Database, *, text_types: bool) -> Models:
 class Db:
     """What every storage operation needs: the database, its models and its backend.
 
-    ``messages``, ``reactions`` and ``receipts`` carry hand-written SQL for the hot paths.
+    ``messages``, ``reactions``, ``receipts``, ``conversations``, ``participants`` and
+    ``users`` carry hand-written SQL for the hot paths.
     """
 
     database: peewee.Database
@@ -184,6 +185,9 @@ class Db:
     messages: TableSql
     reactions: TableSql
     receipts: TableSql
+    conversations: TableSql
+    participants: TableSql
+    users: TableSql
 
     @property
     def is_postgresql(self) -> bool:
@@ -207,4 +211,7 @@ def bind(database: peewee.Database, backend: str) -> Db:
         messages=TableSql(models.Message, param),
         reactions=TableSql(models.Reaction, param),
         receipts=TableSql(models.Receipt, param),
+        conversations=TableSql(models.Conversation, param),
+        participants=TableSql(models.Participant, param),
+        users=TableSql(models.User, param),
     )

@@ -35,6 +35,10 @@ class TableSql:
             if isinstance(field, _CONVERTED)
         ]
 
+    def columns(self, alias: str) -> str:
+        """The column list qualified with a table alias, for joins."""
+        return ", ".join(f'{alias}."{field.column_name}"' for field in self.fields)
+
     def where(self, condition: str) -> str:
         """``SELECT ... WHERE condition``; write placeholders in ``condition`` as ``?``."""
         return f"{self.select} WHERE {self.placeholders(condition)}"

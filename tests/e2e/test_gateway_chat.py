@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
-from qandu.client import ApiError, ChatClient, connect, new_id
+from qandu.client import Api, ApiError, ChatClient, connect, new_id
 from qandu.domain import Content
 from qandu.gateway import protocol as p
 from qandu.testing import add_agent
@@ -219,3 +220,15 @@ async def test_bad_frames_get_clear_errors_and_the_connection_survives(server, r
             assert (error["code"], error.get("field")) == (code, field)
             assert error["message"]
             assert (await customer.send_text("still here"))["content"]["text"] == "still here"
+
+
+async def test_ready_is_the_first_frame(server):
+    with trio.fail_after(10):
+        api = Api(server.http_url)
+        init = await api.initialize(name="Ray")
+        for _ in range(2):  # the first connection (presence goes online) and a reconnect
+            async with open_websocket_url(f"{server.ws_url}?token={api.token}") as ws:
+                first = p.decode_server_frame(await ws.get_message())
+                assert first["type"] == "ready"
+                assert first["conversations"][0]["id"] == init["conversation"]["id"]
+        await api.aclose()

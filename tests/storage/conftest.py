@@ -43,6 +43,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterato
         yield "sqlite:///db/qandu.sqlite3"
         return
     if not postgres_available():
+        if os.environ.get("CI"):  # CI runs both backends: a missing server is a failure there
+            pytest.fail(f"PostgreSQL not reachable at {PG_DSN}")
         pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
     schema = f"qandu_test_{uuid.uuid4().hex[:12]}"
     try:

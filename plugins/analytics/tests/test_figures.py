@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from qandu_analytics import Analytics, AnalyticsConfig
 
 from qandu.domain import Content, Conversation, Message, Sender
 from qandu.events import Event
 from qandu.testing import add_agent, make_app, running
+from qandu_analytics import Analytics, AnalyticsConfig
 
 TIMEOUT = 30
 DAY1 = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)

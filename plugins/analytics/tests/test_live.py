@@ -7,11 +7,11 @@ import statistics
 from typing import Any
 
 import trio
-from qandu_analytics import Analytics, AnalyticsConfig
 
 from qandu import Reply, hookimpl
 from qandu.client import ChatClient
 from qandu.testing import add_agent, make_app, running
+from qandu_analytics import Analytics, AnalyticsConfig
 
 TIMEOUT = 40
 PASSWORD = "secret-pass"

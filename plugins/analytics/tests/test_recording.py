@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import trio
-from qandu_analytics import Analytics, AnalyticsConfig
 
 from qandu.events import Event
 from qandu.testing import make_app, running
+from qandu_analytics import Analytics, AnalyticsConfig
 
 TIMEOUT = 20
 AT = dt.datetime(2025, 3, 3, 9, tzinfo=dt.UTC)

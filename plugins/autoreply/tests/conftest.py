@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 import trio
-from qandu_autoreply import AutoReply, AutoReplyConfig
-from qandu_autoreply.testing import FakeLlm, ScriptedNlu, serve_fake_llm
 
 from qandu.testing import make_app
+from qandu_autoreply import AutoReply, AutoReplyConfig
+from qandu_autoreply.testing import FakeLlm, ScriptedNlu, serve_fake_llm
 
 #: The demo orders assume "today" is around this date.
 DEMO_TODAY = "2026-12-01"

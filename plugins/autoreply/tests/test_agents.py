@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import trio
-from qandu_autoreply.testing import bot_says, meta, nlu
 
 from qandu.client import ApiError, ChatClient
 from qandu.gateway import protocol as p
 from qandu.testing import add_agent, running
+from qandu_autoreply.testing import bot_says, meta, nlu
 
 REFUND_QUESTION = "How long does a refund to PayPal take?"
 

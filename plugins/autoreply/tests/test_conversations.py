@@ -5,10 +5,10 @@ from __future__ import annotations
 import tomllib
 
 import trio
-from qandu_autoreply.testing import bot_says, meta, nlu
 
 from qandu.client import ChatClient
 from qandu.testing import DEMO_BOT, running
+from qandu_autoreply.testing import bot_says, meta, nlu
 
 RESPONSES = tomllib.loads((DEMO_BOT / "responses.toml").read_text(encoding="utf-8"))
 BOT = tomllib.loads((DEMO_BOT / "bot.toml").read_text(encoding="utf-8"))

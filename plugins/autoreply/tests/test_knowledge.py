@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from qandu_autoreply.knowledge import KnowledgeIndex, build_indexes, load_passages, split_article
 
 from qandu.testing import DEMO_BOT
+from qandu_autoreply.knowledge import KnowledgeIndex, build_indexes, load_passages, split_article
 
 QUESTIONS = [
     json.loads(line)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import trio
-from qandu_autoreply import AutoReplyConfig, LlmConfig
-from qandu_autoreply.knowledge import load_passages
-from qandu_autoreply.llm import LlmClient
-from qandu_autoreply.testing import bot_says, meta
 
 from qandu.client import ChatClient
 from qandu.errors import ConfigError
 from qandu.testing import DEMO_BOT, add_agent, running
+from qandu_autoreply import AutoReplyConfig, LlmConfig
+from qandu_autoreply.knowledge import load_passages
+from qandu_autoreply.llm import LlmClient
+from qandu_autoreply.testing import bot_says, meta
 
 PASSAGES = load_passages(DEMO_BOT / "knowledge", "en")
 KLARNA = next(p for p in PASSAGES["en"] if p.id == "payment-methods#klarna-pay-now-pay-later-instalments")

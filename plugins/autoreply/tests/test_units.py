@@ -7,14 +7,14 @@ import datetime as dt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from qandu.errors import ConfigError
+from qandu.testing import DEMO_BOT
 from qandu_autoreply import AutoReplyConfig
 from qandu_autoreply.actions import ActionRegistry, parse_command
 from qandu_autoreply.orders import ACTIONS, OrderBook, normalize_order_number
 from qandu_autoreply.responses import Responses
 from qandu_autoreply.state import METADATA_KEY, Pending, State
-
-from qandu.errors import ConfigError
-from qandu.testing import DEMO_BOT
 
 RESPONSES = Responses.load(DEMO_BOT / "responses.toml", "en")
 REGISTRY = ActionRegistry(list(ACTIONS))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import trio
-from qandu_autoreply.knowledge import load_passages
-from qandu_autoreply.responses import Responses
-from qandu_autoreply.testing import bot_says, meta
 
 from qandu.app import App
 from qandu.client import ChatClient
 from qandu.plugins import PluginManager
 from qandu.testing import DEMO_BOT, make_config, running
+from qandu_autoreply.knowledge import load_passages
+from qandu_autoreply.responses import Responses
+from qandu_autoreply.testing import bot_says, meta
 
 pytest.importorskip("qandu_nlu")
 

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 import trio
-from qandu_filescan import FileScan, FileScanConfig, RolePolicy
 
 from qandu import hookimpl
 from qandu.client import ApiError, ChatClient, collect, new_id
@@ -15,6 +14,7 @@ from qandu.files import testing as samples
 from qandu.gateway import protocol as p
 from qandu.plugins import build_config, entry_points
 from qandu.testing import add_agent, make_app, running
+from qandu_filescan import FileScan, FileScanConfig, RolePolicy
 
 TIMEOUT = 20
 

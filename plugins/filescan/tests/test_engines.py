@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from qandu_filescan.engines import ScanError, YaraScanner, clamd_scan, rule_files
 
 from qandu.files import testing as samples
+from qandu_filescan.engines import ScanError, YaraScanner, clamd_scan, rule_files
 
 
 def scanner(rules_dir: Path | None = None, builtin: bool = True) -> YaraScanner:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import attrs
 from hypothesis import given
 from hypothesis import strategies as st
-from qandu_filescan import FileScan, FileScanConfig, RolePolicy
-from qandu_filescan.policy import Policy, decide, policy_for
 
 from qandu.plugins import build_config
+from qandu_filescan import FileScan, FileScanConfig, RolePolicy
+from qandu_filescan.policy import Policy, decide, policy_for
 
 MIMES = ["image/png", "image/jpeg", "application/pdf", "text/plain", "application/x-msdownload", "video/mp4"]
 EXTS = ["png", "jpg", "pdf", "txt", "exe", "mp4", "tar", "gz"]

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+
+from qandu.bots import load_bot
+from qandu.testing import DEMO_BOT, REPO
 from qandu_nlu import NluConfig
 from qandu_nlu.builder import builtins_for
 from qandu_nlu.data import Example, load_bot_data
 from qandu_nlu.models import IntentModel, cache_key, load, model_dir, train_and_save
-
-from qandu.bots import load_bot
-from qandu.testing import DEMO_BOT, REPO
 
 HELDOUT = REPO / "tests" / "data"
 

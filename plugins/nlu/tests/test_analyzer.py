@@ -7,13 +7,13 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from qandu.bots import load_bot
+from qandu.testing import DEMO_BOT
 from qandu_nlu import NluConfig
 from qandu_nlu.analyzer import BotAnalyzer
 from qandu_nlu.builder import build_analyzer
 from qandu_nlu.data import load_bot_data
-
-from qandu.bots import load_bot
-from qandu.testing import DEMO_BOT
 
 TODAY = dt.date(2026, 12, 1)
 

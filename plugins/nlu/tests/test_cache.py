@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import spacy
 import trio
-from qandu_nlu import Nlu, NluConfig
 
 from qandu.client import ChatClient
 from qandu.errors import ConfigError
 from qandu.plugins import PluginManager
 from qandu.testing import make_app, running
+from qandu_nlu import Nlu, NluConfig
 
 INTENTS = {
     "greeting": ["hi", "hello there", "good morning", "hey", "hello, anyone there?", "hi again"],

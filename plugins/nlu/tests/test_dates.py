@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from qandu_nlu.dates import find_dates
 
 TODAY = dt.date(2026, 12, 1)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import tomllib
 
-from qandu_nlu import NluConfig
-
 from qandu.plugins import PluginManager
 from qandu.testing import REPO
+from qandu_nlu import NluConfig
 
 
 def test_operator_guide_example_matches_the_defaults():

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import trio
-from qandu_nlu import Nlu
 
 from qandu import hookimpl
 from qandu.client import ChatClient, collect
 from qandu.gateway import protocol as p
 from qandu.testing import add_agent, make_app, running
+from qandu_nlu import Nlu
 
 
 async def annotated(agent: ChatClient, message_id: str) -> dict:

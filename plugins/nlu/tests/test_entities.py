@@ -9,9 +9,9 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from qandu_nlu.entities import LABELS, BuiltinEntities
 
 from qandu.testing import DEMO_BOT, REPO
+from qandu_nlu.entities import LABELS, BuiltinEntities
 
 TODAY = dt.date(2026, 12, 1)
 builtins = BuiltinEntities()

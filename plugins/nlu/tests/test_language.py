@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+
+from qandu.bots import load_bot
+from qandu.testing import DEMO_BOT
 from qandu_nlu import NluConfig
 from qandu_nlu.builder import build_analyzer
 from qandu_nlu.data import load_bot_data
 from qandu_nlu.language import LanguageGuesser
-
-from qandu.bots import load_bot
-from qandu.testing import DEMO_BOT
 
 from .conftest import heldout
 

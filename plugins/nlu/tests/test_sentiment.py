@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from qandu_nlu import NluConfig
 from qandu_nlu.sentiment import GermanSentiment, SentimentScorer
 

@@ -8,13 +8,10 @@ from typing import Any
 
 import attrs
 import pytest
-import trio
-from qandu_routing import Routing, RoutingConfig
 
-from qandu import hookimpl
 from qandu.client import ChatClient
-from qandu.events import Event
-from qandu.testing import add_agent, make_app, running
+from qandu.testing import EventLog, add_agent, make_app, running, until
+from qandu_routing import Routing, RoutingConfig
 
 PASSWORD = "secret-pass"
 
@@ -25,30 +22,6 @@ FAST = RoutingConfig(
     tiers={"enterprise": "high", "free": "low"},
     skills=["billing"],
 )
-
-
-class EventLog:
-    """A throwaway plugin that records every ``qandu_event``."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    async def qandu_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def named(self, name: str) -> list[Event]:
-        return [event for event in self.events if event.name == name]
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    with trio.fail_after(timeout):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await trio.sleep(interval)
 
 
 class Desk:

@@ -6,9 +6,9 @@ import datetime as dt
 import zoneinfo
 
 import trio
-from qandu_routing import SlaTarget
 
 from qandu.routing import BusinessHours
+from qandu_routing import SlaTarget
 
 QUICK_SLA = {
     "high": SlaTarget(first_response=0.4, next_response=0.4),

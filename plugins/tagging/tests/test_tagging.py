@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 import trio
-from qandu_tagging import Tagging, TaggingConfig
 
 from qandu import hookimpl
 from qandu.client import ChatClient
 from qandu.domain import Content, Message, Sender
 from qandu.plugins import build_config
 from qandu.testing import add_agent, make_app, running
+from qandu_tagging import Tagging, TaggingConfig
 
 TIMEOUT = 20
 

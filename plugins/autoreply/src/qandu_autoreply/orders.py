@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qandu_autoreply.responses import Responses
-
 from qandu import Action, ActionArg, ActionResult
 from qandu.errors import ConfigError
+from qandu_autoreply.responses import Responses
 
 ORDER_NUMBER = ActionArg(
     "order_number", "The order number, e.g. NL-12345", pattern=r"(?i)(?<![\w-])(?:NL-?)?\d{5}(?![\w-])"
