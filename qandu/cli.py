@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -112,6 +113,9 @@ def serve(config_path: str | None, host: str | None, port: int | None, ws_port: 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
             endpoints = await nursery.start(serve_app, app)
+            # what start-up allocated lives as long as the process: keep it out of the garbage
+            # collector's full passes (measured pausing the loop for 0.1-1.7 s under load)
+            gc.freeze()
             console.print(
                 f"[bold green]QanDu is running[/]: open {endpoints.http_url} "
                 f"(gateway {endpoints.ws_url}); Ctrl-C stops it."
