@@ -43,6 +43,7 @@ class Connection:
         self._scope = trio.CancelScope()
         self._close_code: tuple[int, str] | None = None
         self._dropping = False
+        self._last_delivered: bytes | None = None
         self._writing = False
         self._last_sent: dict[str, int] = {}
         self._first_live: dict[str, int] = {}
@@ -108,6 +109,9 @@ class Connection:
     def deliver(self, topic: str, frame: bytes, *, staff_only: bool = False, seq: int | None = None) -> None:
         if staff_only and not self.user.is_staff:
             return
+        if frame is self._last_delivered:  # one publication that reached us through two topics
+            return
+        self._last_delivered = frame
         if seq is not None:
             conversation_id = topic.removeprefix("conv:")
             buffer = self._resuming.get(conversation_id)

@@ -7,8 +7,10 @@ by :mod:`qandu.http.server`).  The flow and the access rules are in :mod:`qandu.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
+import trio
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from qandu.domain import iso
@@ -17,6 +19,7 @@ from qandu.files.model import Upload
 from qandu.files.names import content_disposition, sanitize_filename
 from qandu.files.receive import (
     MULTIPART_OVERHEAD,
+    FileTooLarge,
     multipart_boundary,
     receive_multipart,
     receive_raw,
@@ -46,6 +49,25 @@ def _content_length(call: Call) -> int | None:
     if not raw.isdigit():
         raise InvalidRequest("Content-Length: not a number", field="Content-Length")
     return int(raw)
+
+
+LINGER_BYTES = 1 << 20
+LINGER_SECONDS = 1.0
+
+
+async def _linger(chunks: AsyncIterator[bytes]) -> None:
+    """Read and drop a bounded rest of a refused body before answering 413.
+
+    A server that answers and closes while the client is still sending makes the kernel reset
+    the connection, and the client sees "disconnected" instead of the error (nginx's
+    "lingering close" solves the same problem). Past the bound the connection is cut anyway.
+    """
+    drained = 0
+    with trio.move_on_after(LINGER_SECONDS):
+        async for chunk in chunks:
+            drained += len(chunk)
+            if drained > LINGER_BYTES:
+                return
 
 
 @api.operation(
@@ -79,7 +101,9 @@ async def upload_file(call: Call) -> Result:
         raise InvalidRequest("name: required for a raw upload (or send multipart/form-data)", field="name")
     limit = await files.limit_for(user, conversation)
     length = _content_length(call)
+    chunks = call.request.stream()
     if length is not None and length > limit + (MULTIPART_OVERHEAD if boundary else 0):
+        await _linger(chunks)
         raise too_large(limit)
     upload_id = files.new_id()
     progress = files.progress(user, conversation, upload_id, None if boundary else length)
@@ -88,15 +112,18 @@ async def upload_file(call: Call) -> Result:
     try:
         async with files.spool() as spool:
             if boundary is not None:
-                part = await receive_multipart(call.request.stream(), boundary, spool, limit, progress)
+                part = await receive_multipart(chunks, boundary, spool, limit, progress)
                 name, declared = query.get("name", part.filename), part.content_type
             else:
-                await receive_raw(call.request.stream(), spool, limit, progress)
+                await receive_raw(chunks, spool, limit, progress)
                 name, declared = query["name"], call.request.headers.get("content-type")
             upload = await files.accept(
                 user, conversation, spool, upload_id=upload_id, name=name, declared_type=declared
             )
         status = "clean"
+    except FileTooLarge:
+        await _linger(chunks)
+        raise
     except FileRejected:
         status = "quarantined"
         raise

@@ -232,3 +232,25 @@ async def test_ready_is_the_first_frame(server):
                 assert first["type"] == "ready"
                 assert first["conversations"][0]["id"] == init["conversation"]["id"]
         await api.aclose()
+
+
+async def test_a_watching_agent_gets_each_conversation_update_once(app, server):
+    with trio.fail_after(10):
+        async with (
+            ChatClient.initialize(server.http_url) as customer,
+            await agent_session(app, server) as agent,
+        ):
+            conversation_id = customer.conversation_id
+            await agent.gateway.request(
+                p.Subscribe(conversation_id=conversation_id, ref="w")
+            )  # conv + staff topic
+            await agent.api.request(
+                "PUT", f"/api/conversations/{conversation_id}/status", json={"status": "pending"}
+            )
+            await agent.gateway.request(p.Ping(ref="sync"))
+            updates = [
+                f
+                for f in agent.gateway.drain_pending()
+                if f["type"] == "conversation.updated" and f["conversation"]["status"] == "pending"
+            ]
+            assert len(updates) == 1
