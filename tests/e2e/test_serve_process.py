@@ -150,10 +150,15 @@ class Terminal:
             self.process.kill()
 
 
-def test_plugins_command_lists_installed_plugins():
-    result = run_cli("plugins")
+def test_plugins_command_lists_the_built_in_plugins_with_versions_and_hooks():
+    result = run_cli("plugins", env={"COLUMNS": "400"})
     assert result.returncode == 0, result.stderr
-    assert "plugin" in result.stdout and "hooks" in result.stdout
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") >= 4}
+    for plugin in (REPO / "plugins").iterdir():  # every built-in, registered like a third-party plugin
+        if (plugin / "pyproject.toml").exists():
+            assert plugin.name in rows, f"{plugin.name} missing from `qandu plugins`"
+            assert f"qandu-{plugin.name}" in rows[plugin.name] and "qandu_" in rows[plugin.name]
+    assert "qandu_analyze_message" in rows["nlu"] and "0.1.0" in rows["nlu"]
 
 
 async def test_user_add_then_login_and_terminal_chat(tmp_path):
