@@ -17,7 +17,8 @@ from qandu.bus import STAFF_TOPIC, Bus, conversation_topic
 from qandu.domain import Attachment, Content, Conversation, Message, Sender, StatusChange, User
 from qandu.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from qandu.files.service import claimed_uploads
-from qandu.gateway.protocol import message_annotated_frame, server_frame
+from qandu.gateway import protocol as p
+from qandu.gateway.protocol import server_frame
 from qandu.metrics import Metrics
 from qandu.pipeline import Reject
 from qandu.routing.service import RoutingService
@@ -60,7 +61,7 @@ class ChatService:
         conversation = await self.store.get_conversation(conversation_id)
         if conversation is None:
             raise NotFound(f"conversation {conversation_id} not found", field="conversationId")
-        if not user.is_staff and not any(p.id == user.id for p in conversation.participants):
+        if not user.is_staff and not any(member.id == user.id for member in conversation.participants):
             raise Forbidden("you are not a participant of this conversation", field="conversationId")
         return conversation
 
@@ -207,7 +208,7 @@ class ChatService:
         return conversation
 
     def publish_conversation(self, conversation: Conversation) -> None:
-        frame = server_frame("conversation.updated", conversation=conversation.to_wire())
+        frame = p.conversation_updated_frame(conversation)
         self.bus.publish(conversation_topic(conversation.id), frame)
         self.bus.publish(STAFF_TOPIC, frame)
 
@@ -280,7 +281,7 @@ class ChatService:
             message, created = result
             if created:
                 self.metrics.message_stored(message.sender.type)
-                frame = server_frame("message.new", message=message.to_wire())
+                frame = p.message_new_frame(message)
                 topic = conversation_topic(message.conversation_id)
                 self.bus.publish(topic, frame, staff_only=message.private, seq=message.seq, exclude=origin)
 
@@ -313,16 +314,14 @@ class ChatService:
     async def edit_message(self, user: User, message_id: str, text: str) -> Message:
         await self._message_for(user, message_id)
         message = await self.store.edit_message(message_id, text=text, editor_id=user.id)
-        frame = server_frame("message.updated", message=message.to_wire())
+        frame = p.message_updated_frame(message)
         self.bus.publish(conversation_topic(message.conversation_id), frame, staff_only=message.private)
         return message
 
     async def delete_message(self, user: User, message_id: str) -> Message:
         await self._message_for(user, message_id)
         message = await self.store.delete_message(message_id, by_id=user.id, allow_any=user.role == "admin")
-        frame = server_frame(
-            "message.deleted", conversationId=message.conversation_id, messageId=message.id, seq=message.seq
-        )
+        frame = p.message_deleted_frame(message.conversation_id, message.id, message.seq)
         self.bus.publish(conversation_topic(message.conversation_id), frame, staff_only=message.private)
         return message
 
@@ -363,9 +362,7 @@ class ChatService:
         )
         if changed:
             mark = receipt.read_seq if status == "read" else receipt.delivered_seq
-            frame = server_frame(
-                "receipt", conversationId=conversation_id, userId=user.id, status=status, seq=mark
-            )
+            frame = p.receipt_frame(conversation_id, user.id, status, mark)
             self.bus.publish(conversation_topic(conversation_id), frame)
 
     async def receipt_for_message(self, user: User, message_id: str, status: str) -> Message:
@@ -395,7 +392,7 @@ class ChatService:
     async def annotate(self, message: Message, annotations: dict[str, Any]) -> None:
         """Store a message's annotations and send them to the staff watching its conversation."""
         await self.store.save_annotations(message.id, annotations)
-        frame = message_annotated_frame(message.conversation_id, message.id, message.seq, annotations)
+        frame = p.message_annotated_frame(message.conversation_id, message.id, message.seq, annotations)
         self.bus.publish(conversation_topic(message.conversation_id), frame, staff_only=True)
 
     # -- presence (ephemeral, never stored) ------------------------------------------------
@@ -419,7 +416,7 @@ class ChatService:
         return self._online.get(user_id, 0) > 0
 
     def _publish_presence(self, user: User, conversation_ids: list[str], status: str) -> None:
-        frame = server_frame("presence", userId=user.id, status=status)
+        frame = p.presence_frame(user.id, status)
         for conversation_id in conversation_ids:
             self.bus.publish(conversation_topic(conversation_id), frame)
         if user.is_staff:

@@ -57,13 +57,7 @@ class Connection:
         self._own_conversations = [c.id for c in conversations if c.is_participant(self.user.id)]
         # ready first: every other frame follows it (ready's lastSeq values are where resume starts)
         self._queue(
-            p.server_frame(
-                "ready",
-                user=self.user.to_wire(),
-                conversations=[c.to_wire() for c in conversations],
-                heartbeat=self.app.config.gateway.heartbeat,
-                server={"version": qandu.__version__},
-            )
+            p.ready_frame(self.user, conversations, self.app.config.gateway.heartbeat, qandu.__version__)
         )
         self._subscribe(user_topic(self.user.id))
         if self.user.is_staff:
@@ -190,7 +184,7 @@ class Connection:
         await handler(frame)
 
     def _ack(self, frame: Any, message: Message | None = None) -> None:
-        self._queue(p.server_frame("ack", ref=frame.ref, message=message.to_wire() if message else None))
+        self._queue(p.ack_frame(frame.ref, message))
 
     async def _on_SendMessage(self, frame: p.SendMessage) -> None:
         message, _ = await self.chat.send_message(
@@ -232,12 +226,7 @@ class Connection:
         if topic not in self.topics:
             await self.chat.readable(self.user, frame.conversation_id)
             self._watch(frame.conversation_id)
-        typing = p.server_frame(
-            "typing",
-            conversationId=frame.conversation_id,
-            user={"id": self.user.id, "name": self.user.name, "type": self.user.kind},
-            state=frame.state,
-        )
+        typing = p.typing_frame(frame.conversation_id, self.user, frame.state)
         self.app.bus.publish(topic, typing, exclude=self)
 
     async def _on_Subscribe(self, frame: p.Subscribe) -> None:
@@ -267,7 +256,7 @@ class Connection:
         self._ack(frame)
 
     async def _on_Ping(self, frame: p.Ping) -> None:
-        self._queue(p.server_frame("pong", ref=frame.ref))
+        self._queue(p.pong_frame(frame.ref))
 
     async def _on_Resume(self, frame: p.Resume) -> None:
         """Send every message after ``after_seq`` exactly once, in order, then ``resumed``."""
@@ -285,7 +274,7 @@ class Connection:
                     last = message.seq
                     if already[0] <= message.seq <= already[1]:
                         continue
-                    await self._send.send(p.server_frame("message.new", message=message.to_wire()))
+                    await self._send.send(p.message_new_frame(message))
                     count += 1
                 if len(page) < RESUME_PAGE:
                     break
@@ -297,11 +286,7 @@ class Connection:
                 self._queue(live)
                 last = seq
         self._last_sent[conversation_id] = last
-        self._queue(
-            p.server_frame(
-                "resumed", ref=frame.ref, conversationId=conversation_id, lastSeq=last, count=count
-            )
-        )
+        self._queue(p.resumed_frame(conversation_id, last, count, ref=frame.ref))
 
     def _watch(self, conversation_id: str) -> None:
         self._subscribe(conversation_topic(conversation_id))
