@@ -28,7 +28,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from benchmarks import fanout, history, memory, report, roundtrip
+from benchmarks import cluster, fanout, history, memory, report, roundtrip
 from benchmarks.loadgen import BareTarget, QanduTarget, Target, create_agents
 from benchmarks.servers import (
     REPO,
@@ -41,7 +41,7 @@ from benchmarks.servers import (
 )
 from benchmarks.stats import Row
 
-SCENARIOS = ("roundtrip", "fanout", "history", "memory")
+SCENARIOS = ("roundtrip", "fanout", "history", "memory", "cluster")
 RESULTS = REPO / "benchmarks" / "results"
 
 
@@ -66,6 +66,13 @@ class Settings:
     watchers: str = "both"
     """Fan-out receivers: "shared" (an agent watches every room on one connection), "per-room"
     (a connection per participant), or "both"."""
+    nodes: tuple[int, ...] = (1, 2, 3)
+    """Cluster: node counts on the Redis bus (after the one-node in-process baseline)."""
+    cluster_conversations: int = 30
+    cluster_watchers: int = 4
+    """Cluster: agents watching each conversation (from the next node)."""
+    cluster_duration: float = 10.0
+    """Cluster: seconds of sending per phase (at ``rate``, then at max)."""
 
 
 FULL = Settings()
@@ -79,6 +86,9 @@ QUICK = Settings(
     connections=200,
     settle=0.5,
     watchers="shared",
+    cluster_conversations=6,
+    cluster_watchers=2,
+    cluster_duration=2.0,
 )
 
 
@@ -259,6 +269,27 @@ def run_memory(s: Settings, workdir: Path, steps: Steps, profile_dir: Path | Non
     return out
 
 
+def run_cluster(
+    s: Settings, workdir: Path, steps: Steps, profile_dir: Path | None
+) -> list[cluster.ClusterRun]:
+    """The in-process baseline, then 1, 2, 3 nodes on Redis (PostgreSQL and redis-server needed)."""
+    reason = cluster.unavailable()
+    if reason is not None:
+        steps.progress.console.log(f"[yellow]cluster skipped: it needs {reason}[/]")
+        return []
+    return cluster.run_all(
+        workdir,
+        nodes=s.nodes,
+        conversations=s.cluster_conversations,
+        watchers=s.cluster_watchers,
+        rate=s.rate,
+        duration=s.cluster_duration,
+        settle=s.settle,
+        plugins=s.plugins,
+        step=steps.step,
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -282,6 +313,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="history: messages in the store (cached per size)")
     parser.add_argument("--pages", type=int, help="history: pages to fetch")
     parser.add_argument("--connections", type=int, help="memory: idle connections")
+    parser.add_argument(
+        "--nodes", help="cluster: node counts on the Redis bus, comma-separated (default 1,2,3)"
+    )
+    parser.add_argument("--cluster-conversations", type=int, help="cluster: conversations")
+    parser.add_argument("--cluster-watchers", type=int, help="cluster: agents watching each conversation")
+    parser.add_argument("--cluster-duration", type=float, help="cluster: seconds of sending per phase")
     parser.add_argument(
         "--watchers",
         choices=tuple(WATCHERS),
@@ -325,11 +362,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "connections",
             "plugins",
             "watchers",
+            "cluster_conversations",
+            "cluster_watchers",
+            "cluster_duration",
         )
         if getattr(args, name) is not None
     }
     if args.clients:
         overrides["clients"] = tuple(int(c) for c in args.clients.split(","))
+    if args.nodes:
+        overrides["nodes"] = tuple(int(n) for n in args.nodes.split(","))
     s = replace(s, **overrides)
     if s.participants < 2 or s.conversations < 1:
         raise SystemExit("fan-out needs at least 1 conversation and 2 participants")
@@ -353,13 +395,20 @@ def main(argv: list[str] | None = None) -> None:
         "fanout": 2 * len(WATCHERS[s.watchers]),
         "history": 2,
         "memory": 2,
+        "cluster": 1 + len(s.nodes),
     }
     raw: dict[str, Any] = {}
     rows: list[Row] = []
     background: dict[str, float] = {}
     started = time.monotonic()
     load_before = os.getloadavg()
-    runners = {"roundtrip": run_roundtrip, "fanout": run_fanout, "history": run_history, "memory": run_memory}
+    runners = {
+        "roundtrip": run_roundtrip,
+        "fanout": run_fanout,
+        "history": run_history,
+        "memory": run_memory,
+        "cluster": run_cluster,
+    }
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -387,6 +436,8 @@ def main(argv: list[str] | None = None) -> None:
         rows += report.history_rows(raw["history"])
     if "memory" in raw:
         rows += report.memory_rows(raw["memory"])
+    if "cluster" in raw:
+        rows += report.cluster_rows(raw["cluster"], rate=s.rate)
 
     elapsed = time.monotonic() - started
     mode = "quick" if args.quick else "full"
@@ -423,5 +474,13 @@ def main(argv: list[str] | None = None) -> None:
     }
     report.write_json(args.json, rows=rows, raw=raw, meta=meta)
     console.print(f"{len(rows)} rows in {elapsed:.0f} s; results written to {args.json}")
+    broken = [run for run in raw.get("cluster", []) if run.violations.total or run.dropped]
+    for run in broken:  # a correctness failure, not a missed target: always exit 1
+        console.print(f"[bold red]cluster, {run.label}: {run.violations.brief()}, {run.dropped} dropped[/]")
+        for example in run.violations.examples:
+            console.print(f"  {example}", markup=False)
+        console.print(f"  the nodes' logs: {cluster.RESULTS}/cluster-{run.layout.slug}-*.log")
+    if broken:
+        sys.exit(1)
     if args.strict and any(row.passed is False for row in rows):
         sys.exit(1)

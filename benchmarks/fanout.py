@@ -223,7 +223,7 @@ async def measure(
                 warmup.start_soon(warm_up, room)
         # QanDu: each conversation's first message makes the bot hand it to the queue, and
         # every staff connection hears of each change: wait until that has flushed.
-        setup_frames = await _quiesce(peers, settle)
+        setup_frames = await quiesce(peers, settle)
         # A connection the server dropped meanwhile (4008: its send queue overflowed) does
         # what the protocol asks: reconnect and subscribe again, before the clock starts.
         setup_drops: Counter[int] = Counter()
@@ -236,7 +236,7 @@ async def measure(
                 await peer.reconnect(nursery, target.ws_url)
                 if isinstance(peer.tag, dict):
                     await subscribe(peer)
-            setup_frames = await _quiesce(peers, settle)
+            setup_frames = await quiesce(peers, settle)
         recorder.acks = 0
         setup_seconds = time.perf_counter() - setup_started
         # The load generator's own garbage collector should not pause the measurement:
@@ -272,7 +272,7 @@ async def measure(
     )
 
 
-async def _quiesce(peers: list[Peer], quiet_for: float) -> int:
+async def quiesce(peers: list[Peer], quiet_for: float) -> int:
     """Wait until no connection has received a frame for ``quiet_for`` seconds; return the frames seen."""
     last, quiet_since = -1, trio.current_time()
     with trio.move_on_after(QUIET_TIMEOUT):

@@ -123,8 +123,9 @@ def agent_email(index: int) -> str:
     return f"bench-agent-{index}@example.com"
 
 
-def create_agents(data_dir: Path, count: int) -> None:
-    """Store ``count`` support agents in QanDu's SQLite file before the server starts.
+def create_agents(data_dir: Path, count: int, url: str = "sqlite:///qandu.sqlite3") -> None:
+    """Store ``count`` support agents in QanDu's store (``url``: its SQLite file by default)
+    before the server starts.
 
     Uses the store's own API (``Store.create_user``), like ``qandu user add`` does; the
     argon2 hash is computed once and shared, since every agent has the same password.
@@ -136,7 +137,7 @@ def create_agents(data_dir: Path, count: int) -> None:
 
     async def run() -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
-        async with Store.from_url("sqlite:///qandu.sqlite3", data_dir=data_dir) as store:
+        async with Store.from_url(url, data_dir=data_dir) as store:
             for index in range(count):
                 await store.create_user(
                     kind="agent",

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.cluster import ClusterRun
+from benchmarks.cluster_load import Phase, describe_cpu
 from benchmarks.fanout import Delivery, FanoutResult
 from benchmarks.history import HistoryResult
 from benchmarks.memory import MemoryResult
@@ -156,6 +158,72 @@ def memory_rows(results: dict[str, MemoryResult]) -> list[Row]:
     ]
 
 
+def _cluster_detail(run: ClusterRun, phase: Phase) -> str:
+    text = (
+        f"p50 {fmt(phase.latency.p50)} / max {fmt(phase.latency.max)} ms; "
+        f"{phase.acked:,}/{phase.sent:,} acked, {phase.delivered:,}/{phase.expected:,} delivered "
+        f"in {phase.seconds:.1f} s ({phase.per_second:,.0f} messages/s); "
+        f"{run.violations.brief()} (whole run); "
+        f"CPU per message: {describe_cpu(phase)}; {phase.commits:,} commits"
+        f" ({phase.writes / max(phase.commits, 1):.1f} writes each);"
+        f" load generator {phase.client_cpu:.2f} cores"
+    )
+    if run.dropped:
+        text += f"; {run.dropped:,} publications DROPPED (outbox full)"
+    return text
+
+
+def _idle(run: ClusterRun) -> str:
+    cores = ", ".join(f"{name} {value:.3f}" for name, value in run.idle_cores.items())
+    return f"; idle, all connections open: {cores} cores"
+
+
+def cluster_rows(runs: list[ClusterRun], *, rate: float) -> list[Row]:
+    """Per Redis layout: fan-out p99 at ``rate`` and messages/s at max, beside one node on the
+    in-process bus (the first run)."""
+    if not runs:
+        return []
+    base, rows = runs[0], []
+    name = base.label
+    for run in runs[1:]:
+        where = "on the same node" if run.layout.nodes == 1 else "on another node"
+        shape = (
+            f"{run.conversations} conversations x {run.watchers} watchers {where}, PostgreSQL"
+            f" ({run.connections} connections)"
+        )
+        exact = run.violations.total == 0 and base.violations.total == 0
+        rows.append(
+            Row(
+                scenario=f"cluster, {run.label}: fan-out @ {rate:g}/s, {shape}",
+                metric="p99 send -> receive, ms",
+                unit="ms",
+                qandu=run.rate.latency.p99,
+                baseline=base.rate.latency.p99,
+                baseline_name=name,
+                target=f"< {FANOUT_P99_MS:g} ms, 0 violations",
+                passed=run.rate.latency.p99 < FANOUT_P99_MS and exact,
+                qandu_detail=_cluster_detail(run, run.rate) + _idle(run),
+                baseline_detail=_cluster_detail(base, base.rate) + _idle(base),
+            )
+        )
+        rows.append(
+            Row(
+                scenario=f"cluster, {run.label}: max, each customer sends on its ack, {shape}",
+                metric="messages/s, acked and delivered to every watcher",
+                unit="/s",
+                qandu=run.max.per_second,
+                baseline=base.max.per_second,
+                baseline_name=name,
+                higher_is_better=True,
+                target="0 violations",
+                passed=exact,
+                qandu_detail=f"p99 {fmt(run.max.latency.p99)} ms, " + _cluster_detail(run, run.max),
+                baseline_detail=f"p99 {fmt(base.max.latency.p99)} ms, " + _cluster_detail(base, base.max),
+            )
+        )
+    return rows
+
+
 def render(rows: list[Row], console: Console, *, title: str) -> None:
     table = Table(title=title, show_lines=True, expand=False)
     table.add_column("Scenario", ratio=3)
@@ -198,7 +266,7 @@ def markdown(rows: list[Row]) -> str:
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         data = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in ("per_second", "server_cpu_ms", "per_connection_kb", "exact"):
+        for name in ("per_second", "server_cpu_ms", "per_connection_kb", "exact", "total", "dropped"):
             if hasattr(type(value), name):
                 data[name] = getattr(value, name)
         return data

@@ -57,6 +57,8 @@ class ServerProcess:
     http_url: str | None
     log_path: Path
     data_dir: Path | None = None
+    url: str | None = None
+    """Where a service other than a chat server is reached (``redis://...``)."""
 
     @property
     def pid(self) -> int:
@@ -149,11 +151,20 @@ def installed_plugins() -> list[str]:
     return sorted({ep.name for ep in entry_points()})
 
 
-def write_qandu_config(workdir: Path, *, port: int, ws_port: int, plugins: str = "none") -> Path:
+def write_qandu_config(
+    workdir: Path,
+    *,
+    port: int,
+    ws_port: int,
+    plugins: str = "none",
+    storage_url: str = "sqlite:///qandu.sqlite3",
+    extra_toml: str = "",
+) -> Path:
     """A config.toml with a SQLite file in ``workdir/data`` and the demo bot; otherwise defaults.
 
     ``plugins="none"`` disables every installed plugin (the core alone); ``"installed"`` keeps
-    them all enabled, as a plain ``qandu serve`` would.
+    them all enabled, as a plain ``qandu serve`` would.  ``storage_url`` replaces the SQLite
+    file (a PostgreSQL schema for several nodes); ``extra_toml`` adds tables (``[bus]``, ...).
     """
     if plugins not in ("none", "installed"):
         raise ValueError(f"plugins must be 'none' or 'installed', not {plugins!r}")
@@ -172,24 +183,35 @@ data_dir = "{data_dir}"
 drain_timeout = 2.0
 
 [storage]
-url = "sqlite:///qandu.sqlite3"
+url = "{storage_url}"
 
 [bots]
 paths = ["{DEMO_BOT}"]
 default = "support"
-{extra}"""
+{extra}{extra_toml}"""
     )
     return config
 
 
-def start_qandu(workdir: Path, *, profile: Path | None = None, plugins: str = "none") -> ServerProcess:
+def start_qandu(
+    workdir: Path,
+    *,
+    profile: Path | None = None,
+    plugins: str = "none",
+    storage_url: str = "sqlite:///qandu.sqlite3",
+    extra_toml: str = "",
+    name: str = "qandu",
+) -> ServerProcess:
     """Start ``qandu serve -c <workdir>/config.toml`` (written here unless it exists); wait for /healthz.
 
     With ``profile``, the server runs under cProfile and writes its stats there when it stops.
+    ``storage_url`` and ``extra_toml`` go to :func:`write_qandu_config`.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port, ws_port = free_port(), free_port()
-    config = write_qandu_config(workdir, port=port, ws_port=ws_port, plugins=plugins)
+    config = write_qandu_config(
+        workdir, port=port, ws_port=ws_port, plugins=plugins, storage_url=storage_url, extra_toml=extra_toml
+    )
     argv = [*qandu_command(), "serve", "-c", str(config)]
     if profile is not None:
         argv = [
@@ -205,7 +227,7 @@ def start_qandu(workdir: Path, *, profile: Path | None = None, plugins: str = "n
             str(config),
         ]
     server = ServerProcess(
-        name="qandu",
+        name=name,
         process=_spawn(argv, workdir / "server.log", cwd=workdir),
         ws_url=f"ws://{HOST}:{ws_port}/ws",
         http_url=f"http://{HOST}:{port}",
@@ -240,6 +262,35 @@ def start_bare(workdir: Path, *, profile: Path | None = None, **_: Any) -> Serve
             return True
 
     _wait_until(server, listening)
+    return server
+
+
+def start_redis(workdir: Path, **_: Any) -> ServerProcess:
+    """Start a private ``redis-server`` on a free port (no persistence); wait until it answers PING.
+
+    Never the system's Redis: the suite owns this one and stops it with the scenario.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not on PATH")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    server = ServerProcess(
+        name="redis",
+        process=_spawn(argv, workdir / "redis.log", cwd=workdir),
+        ws_url="",
+        http_url=None,
+        log_path=workdir / "redis.log",
+        url=f"redis://{HOST}:{port}/0",
+    )
+
+    def pong() -> bool:
+        with socket.create_connection((HOST, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+
+    _wait_until(server, pong)
     return server
 
 

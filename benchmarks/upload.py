@@ -4,25 +4,27 @@
 its own process, with the AI plugins switched off so that chat latency is the core's:
 
 * ``core`` -- the file path of the core alone (``filescan`` disabled);
-* ``filescan`` -- the same with the ``filescan`` plugin scanning every upload (YARA).
+* ``filescan`` -- the same with the ``filescan`` plugin scanning every upload (YARA, in the
+  plugin's worker processes).
 
 In each: ``--clients`` customers send a message every ``--interval`` seconds over the
 gateway, timing each until its ``ack`` (stored and acknowledged).  First ``--seconds`` of
 that alone (the baseline), then the same load while another customer uploads
 ``--megabytes`` MB ``--uploads`` times in a row (chunked, no Content-Length, as a browser
 streaming a file), with the server's memory sampled every 10 ms from ``/proc``: ``VmRSS``
-and its anonymous part ``RssAnon`` (heap and buffers).
+and its anonymous part ``RssAnon`` (heap and buffers), and the RSS of the server's child
+processes (the scan workers, which map each file they scan).
 
-Pass/fail: memory may grow less than ``--max-growth-mb`` over the reading taken just before
-the uploads -- RSS for ``core``; for ``filescan`` the anonymous part, because YARA maps the
-received file to scan it (its pages are the page cache the upload already filled, shown in
-RSS while mapped, and released with the mapping) -- and the chat p99 during the uploads
-must stay under ``--p99-ms`` or within ``--max-p99-ratio`` times the baseline.
+Pass/fail: the server's RSS may grow less than ``--max-growth-mb`` over the reading taken
+just before the uploads, and the chat p99 during the uploads must stay under ``--p99-ms`` or
+within ``--max-p99-ratio`` times the baseline.  The scan workers' peak is reported, not gated:
+it is the file mapped for the few milliseconds of its scan, in a process of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -140,6 +142,16 @@ def _proc_memory(pid: int) -> tuple[int, int]:
     return values["VmRSS"], values["RssAnon"]
 
 
+def _children_rss(pid: int) -> int:
+    """Total VmRSS of the direct children of a process (the scan workers), in bytes."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError, KeyError):  # exited meanwhile, or a zombie
+                total += _proc_memory(int(child))[0]
+    return total
+
+
 def start_server(workdir: Path, upload_bytes: int, *, filescan: bool) -> Server:
     """``qandu serve`` with every installed plugin but ``filescan`` (if asked) switched off."""
     limit = upload_bytes + MB
@@ -236,7 +248,7 @@ async def scenario(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     await _upload(server, uploader, MB)  # one-time start-up costs are not growth
     baseline = await _load(server, inits, args.interval, lambda: trio.sleep(args.seconds))
     before = _proc_memory(server.pid)
-    peak = list(before)
+    peak = [*before, 0]
     times: list[float] = []
     statuses: list[str] = []
 
@@ -246,7 +258,8 @@ async def scenario(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         async def sample() -> None:
             while not done.is_set():
                 rss, anon = _proc_memory(server.pid)
-                peak[0], peak[1] = max(peak[0], rss), max(peak[1], anon)
+                workers = _children_rss(server.pid)
+                peak[:] = max(peak[0], rss), max(peak[1], anon), max(peak[2], workers)
                 await trio.sleep(0.01)
 
         async with trio.open_nursery() as nursery:
@@ -268,6 +281,7 @@ async def scenario(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         "rss_growth": (peak[0] - before[0]) / MB,
         "anon_growth": (peak[1] - before[1]) / MB,
         "rss_before": before[0] / MB,
+        "workers_peak": peak[2] / MB,
         "leftovers": len(leftovers),
     }
 
@@ -275,16 +289,17 @@ async def scenario(args: argparse.Namespace, server: Server) -> dict[str, Any]:
 def report(name: str, args: argparse.Namespace, r: dict[str, Any]) -> bool:
     base, during = r["baseline"], r["during"]
     ratio = during.p99 / base.p99 if base.p99 else float("nan")
-    gated = r["rss_growth"] if name == "core" else r["anon_growth"]
     rate = args.megabytes / (sum(r["times"]) / len(r["times"]))
-    ok_memory = gated < args.max_growth_mb and r["leftovers"] == 0
+    ok_memory = r["rss_growth"] < args.max_growth_mb and r["leftovers"] == 0
     ok_latency = during.p99 <= args.p99_ms or ratio <= args.max_p99_ratio
     print(f"[{name}] {args.uploads} x {args.megabytes} MB uploads: {rate:.0f} MB/s each ({r['statuses']})")
     print(
         f"  server memory: RSS {r['rss_before']:.0f} MB before; peak growth RSS +{r['rss_growth']:.1f} MB,"
-        f" anonymous +{r['anon_growth']:.1f} MB (gate: {'RSS' if name == 'core' else 'anonymous'}"
-        f" < {args.max_growth_mb:.0f} MB); spool files left: {r['leftovers']}"
+        f" anonymous +{r['anon_growth']:.1f} MB (gate: RSS < {args.max_growth_mb:.0f} MB);"
+        f" spool files left: {r['leftovers']}"
     )
+    if name == "filescan":
+        print(f"  scan worker processes: peak RSS {r['workers_peak']:.1f} MB (not gated: not the server)")
     print(f"  chat acks without uploads: {base.brief()} ({base.count} messages)")
     print(f"  chat acks during uploads:  {during.brief()} ({during.count} messages)")
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 from typing import Any
@@ -13,6 +14,7 @@ from qandu.auth import Auth
 from qandu.bots import Bot, load_bots
 from qandu.bus import Bus
 from qandu.chat import ChatService
+from qandu.cluster import Cluster, Lease, accepts_lease, default_node_id
 from qandu.config import Config
 from qandu.files.service import FileService
 from qandu.pipeline import Dispatcher
@@ -61,12 +63,13 @@ class App:
                 pm.load_installed(config.plugins)
         bots = load_bots([config.path(p) for p in config.bots.paths])
         store = Store.from_url(config.storage.url, data_dir=config.data_dir)
-        bus = Bus()
+        bus = make_bus(config)
         chat = ChatService(store, bus, pm, bots)
         auth = Auth(config.auth, config.data_dir)
         chat.files = FileService(config.files, config.data_dir, store, bus, pm, auth)
         chat.files.chat = chat
         chat.teamwork.config = config.lifecycle
+        chat.cluster.node = default_node_id(config.bus.node_id)  # lease holders named like the bus node
         return cls(config=config, pm=pm, store=store, bus=bus, bots=bots, auth=auth, chat=chat)
 
     @property
@@ -74,6 +77,11 @@ class App:
         """Uploads, scanning, attachments and downloads (see :mod:`qandu.files`)."""
         assert self.chat.files is not None
         return self.chat.files
+
+    @property
+    def cluster(self) -> Cluster:
+        """This node's cluster leases: exclusive work and singleton services (see :mod:`qandu.cluster`)."""
+        return self.chat.cluster
 
     @property
     def routing(self) -> RoutingService:
@@ -112,47 +120,69 @@ async def serve(app: App, *, task_status: trio.TaskStatus[Endpoints] = trio.TASK
         )
         app.chat.dispatcher = dispatcher
         try:
-            async with trio.open_nursery() as pipeline_nursery:
-                await pipeline_nursery.start(dispatcher.run)
-                async with trio.open_nursery() as services:
-                    await services.start(app.chat.routing.presence.run)
-                    await services.start(app.chat.teamwork.run)  # follow-ups, auto-archive
-                    for service in app.pm.services(app):
-                        await services.start(_run_service, app, service)
-                    gateway = Gateway(app)
-                    async with trio.open_nursery() as listeners:
-                        ws_port = await listeners.start(gateway.serve)
-                        http_port = await listeners.start(serve_http, app, gateway)
-                        app.endpoints = _endpoints(app, http_port, ws_port)
-                        log.info(
-                            "serving HTTP on %s and the gateway on %s",
-                            app.endpoints.http_url,
-                            app.endpoints.ws_url,
-                        )
-                        stop = trio.Event()
-                        listeners.start_soon(_stop_on_signal, stop)
-                        task_status.started(app.endpoints)
-                        try:
-                            await stop.wait()
-                        finally:
-                            with trio.CancelScope(shield=True):
-                                await gateway.drain(app.config.server.drain_timeout)
-                            listeners.cancel_scope.cancel()
-                    services.cancel_scope.cancel()
-                app.chat.dispatcher = None
-                with trio.CancelScope(shield=True):
-                    await dispatcher.close()
+            async with trio.open_nursery() as fan_out:
+                await fan_out.start(app.bus.run)
+                async with trio.open_nursery() as pipeline_nursery:
+                    await pipeline_nursery.start(dispatcher.run)
+                    async with trio.open_nursery() as services:
+                        await services.start(app.chat.routing.presence.run)
+                        await services.start(app.chat.teamwork.run)  # follow-ups, auto-archive
+                        await services.start(app.files.run)  # clean-up of unused uploads
+                        for service in app.pm.services(app):
+                            await services.start(_run_service, app, service)
+                        gateway = Gateway(app)
+                        async with trio.open_nursery() as listeners:
+                            ws_port = await listeners.start(gateway.serve)
+                            http_port = await listeners.start(serve_http, app, gateway)
+                            app.endpoints = _endpoints(app, http_port, ws_port)
+                            log.info(
+                                "serving HTTP on %s and the gateway on %s",
+                                app.endpoints.http_url,
+                                app.endpoints.ws_url,
+                            )
+                            stop = trio.Event()
+                            listeners.start_soon(_stop_on_signal, stop)
+                            task_status.started(app.endpoints)
+                            try:
+                                await stop.wait()
+                            finally:
+                                with trio.CancelScope(shield=True):
+                                    await gateway.drain(app.config.server.drain_timeout)
+                                listeners.cancel_scope.cancel()
+                        services.cancel_scope.cancel()
+                    app.chat.dispatcher = None
+                    with trio.CancelScope(shield=True):
+                        await dispatcher.close()
+                fan_out.cancel_scope.cancel()  # after the pipeline drained
         finally:
             with trio.CancelScope(shield=True):
                 await app.pm.notify("qandu_shutdown", app=app)
     log.info("stopped")
 
 
+def make_bus(config: Config) -> Bus:
+    """The in-process bus, or the Redis-backed one when several nodes share the work."""
+    if config.bus.backend == "redis":
+        from qandu.redis_bus import RedisBus
+
+        return RedisBus(config.bus)
+    return Bus()
+
+
 async def _run_service(app: App, service: Any, *, task_status: trio.TaskStatus[None]) -> None:
     try:
-        await service.run(app, task_status=task_status)
+        if getattr(service, "singleton", False):  # on one node of the cluster at a time
+            run = functools.partial(_run_singleton, app, service)
+            await app.cluster.run_singleton(f"service:{service.name}", run, task_status=task_status)
+        else:
+            await service.run(app, task_status=task_status)
     except Exception:
         log.exception("plugin service %s failed", service.name)
+
+
+async def _run_singleton(app: App, service: Any, lease: Lease) -> None:
+    extra = {"lease": lease} if accepts_lease(service.run) else {}
+    await service.run(app, task_status=trio.TASK_STATUS_IGNORED, **extra)
 
 
 async def _stop_on_signal(stop: trio.Event) -> None:

@@ -38,6 +38,10 @@ class ActionArg:
     required: bool = True
     pattern: str | None = None
     """A regular expression that finds the value in free text (used without NLU entities)."""
+    only_when_asked: bool = False
+    """Filled only by the customer's answer after the action asked for it (``ActionResult.ask``),
+    never from the conversation's context, earlier messages or a slash command's words: a
+    confirmation ("yes") must answer the question it confirms.  Leave such arguments optional."""
 
 
 @attrs.frozen
@@ -133,13 +137,16 @@ async def suggest_replies(
     """Ask every ``qandu_suggest_replies`` plugin; return the message answered and the ranking.
 
     ``messages`` (ascending) and ``annotations`` (of the last customer message) are read
-    and computed when not given.  Without a customer message there is nothing to suggest.
+    when not given; annotations are computed only if none were stored.  Without a customer
+    message there is nothing to suggest.
     """
     if messages is None:
         messages = await chat.store.history(conversation.id, limit=SUGGESTION_CONTEXT, include_private=False)
     last = next((m for m in reversed(messages) if m.sender.type == "user"), None)
     if last is None:
         return None, []
+    if annotations is None:
+        annotations = await chat.store.get_annotations(last.id)
     if annotations is None:
         annotations = {}
         for _plugin, result in await chat.pm.call_all(

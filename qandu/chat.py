@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from qandu.bus import STAFF_TOPIC, Bus, conversation_topic
+from qandu.bus import STAFF_TOPIC, Bus, conversation_topic, user_topic
+from qandu.cluster import Cluster
 from qandu.domain import Attachment, Content, Conversation, Message, Sender, StatusChange, User
 from qandu.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from qandu.files.service import claimed_uploads
@@ -49,6 +50,7 @@ class ChatService:
         self.bots = bots
         self.dispatcher: Dispatcher | None = None
         self._online: Counter[str] = Counter()
+        self.cluster = Cluster(store)
         self.routing = RoutingService(self)
         self.files: FileService | None = None  # set by App.create
         self.teamwork = Teamwork(self)
@@ -295,7 +297,7 @@ class ChatService:
         if self.dispatcher is not None and not message.private:
             await self.dispatcher.submit(message)
         if message.private:
-            await self.teamwork.note_posted(message, conversation)  # @mentions
+            await self.teamwork.notify_mentions(message)
 
     async def post_as_bot(self, bot: Bot, conversation: Conversation, content: Content) -> Message:
         """Store and deliver a message from ``bot`` (greetings, replies, handoff notices)."""
@@ -316,6 +318,10 @@ class ChatService:
         message = await self.store.edit_message(message_id, text=text, editor_id=user.id)
         frame = p.message_updated_frame(message)
         self.bus.publish(conversation_topic(message.conversation_id), frame, staff_only=message.private)
+        if self.dispatcher is not None and not message.private:
+            await self.dispatcher.submit(message, edited=True)  # analysed again: new annotations
+        if message.private:
+            await self.teamwork.notify_mentions(message)  # agents the edit newly mentions
         return message
 
     async def delete_message(self, user: User, message_id: str) -> Message:
@@ -404,13 +410,18 @@ class ChatService:
             if user.is_staff:
                 self.routing.presence.connected(user)
 
-    def disconnected(self, user: User, conversation_ids: list[str]) -> None:
+    async def disconnected(self, user: User, conversation_ids: list[str]) -> None:
+        """A connection closed: ``offline`` once the user's last one in the cluster is gone."""
         self._online[user.id] -= 1
         if self._online[user.id] <= 0:
             del self._online[user.id]
-            self._publish_presence(user, conversation_ids, "offline")
             if user.is_staff:
                 self.routing.presence.disconnected(user)
+            if await self.bus.followed_elsewhere(user_topic(user.id)) or self._online[user.id]:
+                return
+            current = await self.list_conversations(user, limit=100)  # joined since connecting, too
+            joined = {c.id for c in current if c.is_participant(user.id)}
+            self._publish_presence(user, sorted(joined.union(conversation_ids)), "offline")
 
     def is_online(self, user_id: str) -> bool:
         return self._online.get(user_id, 0) > 0

@@ -85,6 +85,12 @@ class FilesConfig:
     thumbnail_px: int = attrs.field(default=320, validator=[v.ge(32), v.le(2048)])
     max_image_pixels: int = attrs.field(default=25_000_000, validator=v.ge(1))
     """Images with more pixels get no thumbnail (decoding one costs 3-4 bytes per pixel)."""
+    cleanup_interval: float = attrs.field(default=3600.0, validator=v.ge(0))
+    """Seconds between two runs of the clean-up of unused uploads (``qandu.files.retention``); 0: never."""
+    unsent_ttl: float = attrs.field(default=86400.0, validator=_positive)
+    """Seconds an upload is kept while it is not sent in a message (then it and its file are deleted)."""
+    quarantine_ttl: float = attrs.field(default=0.0, validator=v.ge(0))
+    """Seconds a quarantined upload is kept for admins; 0: for ever."""
 
 
 @attrs.frozen
@@ -135,6 +141,21 @@ class LifecycleConfig:
 
 
 @attrs.frozen
+class BusConfig:
+    """Fan-out between connections: in this process, or across nodes through Redis."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: str = attrs.field(default="redis://127.0.0.1:6379/0", metadata=SECRET)
+    """Redis URL (``redis://[:password@]host:port/db`` or ``rediss://`` for TLS)."""
+    channel_prefix: str = attrs.field(default="qandu", validator=v.matches_re(r"[A-Za-z0-9_.:-]+"))
+    """Prefix of every channel name: several deployments can share one Redis."""
+    node_id: str = ""
+    """This node's name in logs and metrics (empty: host name, process id and a random suffix)."""
+    outbox: int = attrs.field(default=10_000, validator=v.ge(1))
+    """Publications buffered while Redis is slow or away; beyond it they are dropped (clients resume)."""
+
+
+@attrs.frozen
 class MetricsConfig:
     """The Prometheus endpoint ``GET /metrics``."""
 
@@ -157,6 +178,7 @@ class Config:
     bots: BotsConfig = BotsConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     metrics: MetricsConfig = MetricsConfig()
+    bus: BusConfig = BusConfig()
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
     root: str = "."
     """Directory relative paths are resolved against (the config file's folder)."""
@@ -201,11 +223,25 @@ def from_dict(raw: dict[str, Any], *, root: str | Path = ".") -> Config:
         errors.append("plugins: expected a table of tables ([plugins.<name>])")
         plugins = {}
     config = structure(Config, resolved, "", errors, skip=("plugins", "root", "env_paths"))
+    if not errors:
+        errors.extend(_cluster_errors(config))
     if errors:
         raise ConfigError(errors)
     return attrs.evolve(
         config, plugins=plugins, root=str(Path(root).resolve()), env_paths=frozenset(env_paths)
     )
+
+
+def _cluster_errors(config: Config) -> list[str]:
+    """Settings that must agree once several nodes share the work (``bus.backend = "redis"``)."""
+    if config.bus.backend != "redis":
+        return []
+    errors = []
+    if not config.storage.url.startswith(("postgresql:", "postgres:")):
+        errors.append("storage.url: several nodes (bus.backend = 'redis') need PostgreSQL, not a SQLite file")
+    if not config.auth.secret:
+        errors.append("auth.secret: must be set, the same on every node, when bus.backend = 'redis'")
+    return errors
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,8 @@ def qandu_register_services(app: App) -> list[Service] | None:
     """Return long-running services to start in the server's root nursery.
 
     A service is ``async def run(app, *, task_status)``; it calls ``task_status.started()``
-    once it is ready and runs until cancelled at shutdown.
+    once it is ready and runs until cancelled at shutdown.  ``Service(..., singleton=True)``
+    runs on one node of the cluster at a time (its ``run`` may take a ``lease`` keyword).
 
     :param app: The application being assembled.
     :returns: A list of :class:`qandu.plugins.Service`, or ``None``.
@@ -110,7 +111,9 @@ async def qandu_analyze_message(message: Message, conversation: Conversation) ->
     """Annotate a stored message (intent, entities, sentiment, language...).
 
     All results are merged into one dictionary (later plugins win on equal keys) and
-    handed to ``qandu_message_stored`` and ``qandu_reply``.
+    handed to ``qandu_message_stored`` and ``qandu_reply``.  Called again when the message is
+    edited (``message.edited_at`` set, same ``seq``): the new results replace the stored ones
+    and are sent to staff; nothing else runs for an edit (the bot does not answer again).
 
     :param message: The stored message.
     :param conversation: Its conversation.

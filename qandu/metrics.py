@@ -95,6 +95,13 @@ class _StatisticsCollector(Collector):
         yield _counter("qandu_bus_published", "Frames published on the fan-out bus.", bus.published)
         yield _counter("qandu_bus_delivered", "Frames handed to subscribers.", bus.delivered)
         yield _gauge("qandu_bus_subscriptions", "Topic subscriptions.", bus.subscriptions)
+        if bus.connected is not None:  # the Redis backend
+            yield _gauge("qandu_bus_redis_connected", "1 while the link to Redis is up.", int(bus.connected))
+            yield _counter("qandu_bus_relayed_out", "Publications sent to other nodes.", bus.relayed_out)
+            yield _counter("qandu_bus_relayed_in", "Publications received from other nodes.", bus.relayed_in)
+            yield _counter(
+                "qandu_bus_dropped", "Publications not relayed (outbox full, Redis away).", bus.dropped
+            )
         dispatcher = app.chat.dispatcher
         if dispatcher is not None:
             pipeline = dispatcher.statistics()

@@ -2,7 +2,9 @@
 
 Runs off the sender's hot path.  Messages of one conversation are handled in order by one
 worker (conversations are sharded over ``[dispatch] workers`` tasks, each with a bounded
-channel, so a flood slows its producers instead of growing memory).
+channel, so a flood slows its producers instead of growing memory).  An edited message goes
+through the same worker, after the message it replaces: it is analysed again (new
+annotations, stored and sent to staff), and nothing else happens to it.
 """
 
 from __future__ import annotations
@@ -48,13 +50,19 @@ class DispatchStatistics:
     handled: int
 
 
+@attrs.frozen
+class _Job:
+    message: Message
+    edited: bool
+
+
 class Dispatcher:
     """Per-conversation ordered workers running the post-store plugin pipeline."""
 
     def __init__(self, chat: ChatService, pm: PluginManager, *, workers: int, queue_size: int) -> None:
         self.chat = chat
         self.pm = pm
-        self._channels = [trio.open_memory_channel[Message](queue_size) for _ in range(workers)]
+        self._channels = [trio.open_memory_channel[_Job](queue_size) for _ in range(workers)]
         self._handled = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -64,37 +72,67 @@ class Dispatcher:
                 nursery.start_soon(self._worker, receive)
             task_status.started()
 
-    async def submit(self, message: Message) -> None:
-        """Queue a stored message for its conversation's worker (waits while it is full)."""
+    async def submit(self, message: Message, *, edited: bool = False) -> None:
+        """Queue a stored message for its conversation's worker (waits while it is full).
+
+        ``edited``: the message was edited; it is only analysed again (:meth:`reanalyse`).
+        """
         send, _ = self._channels[zlib.crc32(message.conversation_id.encode()) % len(self._channels)]
-        await send.send(message)
+        await send.send(_Job(message, edited))
 
     async def close(self) -> None:
         """Stop taking messages; the workers finish what is queued and return."""
         for send, _ in self._channels:
             await send.aclose()
 
-    async def _worker(self, receive: trio.MemoryReceiveChannel[Message]) -> None:
+    async def _worker(self, receive: trio.MemoryReceiveChannel[_Job]) -> None:
         async with receive:
-            async for message in receive:
+            async for job in receive:
                 try:
-                    await self.handle(message)
+                    await (self.reanalyse if job.edited else self.handle)(job.message)
                 except Exception:
-                    log.exception("pipeline failed for message %s", message.id)
+                    log.exception("pipeline failed for message %s", job.message.id)
                 self._handled += 1
 
-    async def handle(self, message: Message) -> None:
-        """Analyse a stored message, notify plugins and let the bot answer or hand off."""
-        conversation = await self.chat.store.get_conversation(message.conversation_id)
-        if conversation is None:
-            return
+    async def _analyse(self, message: Message, conversation: Conversation) -> dict[str, Any]:
         annotations: dict[str, Any] = {}
         for _plugin, result in await self.pm.call_all(
             "qandu_analyze_message", message=message, conversation=conversation
         ):
             annotations.update(result)
+        return annotations
+
+    async def reanalyse(self, message: Message) -> None:
+        """Analyse an edited message again: its new annotations replace the stored ones and go
+        to staff (``message.annotated``).  The bot does not answer again; tags and routing stay."""
+        conversation = await self.chat.store.get_conversation(message.conversation_id)
+        if conversation is None:
+            return
+        annotations = await self._analyse(message, conversation)
         if annotations:
-            conversation = await self._annotated(message, conversation, annotations)
+            await self._annotate(message, annotations)
+
+    async def handle(self, message: Message) -> None:
+        """Analyse a stored message, notify plugins and let the bot answer or hand off.
+
+        The annotations are stored and sent to staff (``message.annotated``) while the rest
+        runs: the bot's reply does not wait for that commit.  The job ends when both are done,
+        so an edit of the message is analysed after its first annotations were stored.
+        """
+        conversation = await self.chat.store.get_conversation(message.conversation_id)
+        if conversation is None:
+            return
+        annotations = await self._analyse(message, conversation)
+        async with trio.open_nursery() as nursery:
+            if annotations:
+                nursery.start_soon(self._annotate, message, annotations)
+                # analysers may have changed the conversation's context (slots): read it again
+                conversation = await self.chat.store.get_conversation(conversation.id) or conversation
+            await self._after_analysis(message, conversation, annotations)
+
+    async def _after_analysis(
+        self, message: Message, conversation: Conversation, annotations: dict[str, Any]
+    ) -> None:
         conversation = await self.chat.teamwork.auto_tag(message, conversation, annotations)
         conversation = await self.chat.routing.on_message(message, conversation, annotations)
         await self.pm.notify(
@@ -105,19 +143,13 @@ class Dispatcher:
         elif message.sender.type == "user" and conversation.assignee_id is not None:
             await push_suggestions(self.chat, conversation, message, annotations)
 
-    async def _annotated(
-        self, message: Message, conversation: Conversation, annotations: dict[str, Any]
-    ) -> Conversation:
-        """Store the annotations and send them to staff (``message.annotated``).
-
-        The message itself was delivered before the analysis started.  Analysers may have
-        changed the conversation's context (slots), so it is read again.
-        """
+    async def _annotate(self, message: Message, annotations: dict[str, Any]) -> None:
+        """Store the annotations and send them to staff (``message.annotated``); the message
+        itself was delivered before the analysis started."""
         try:
             await self.chat.annotate(message, annotations)
         except Exception:
             log.exception("could not store the annotations of message %s", message.id)
-        return await self.chat.store.get_conversation(conversation.id) or conversation
 
     def _bot_owns(self, conversation: Conversation) -> bool:
         return (

@@ -32,10 +32,15 @@ hookimpl = pluggy.HookimplMarker("qandu")
 
 @attrs.frozen
 class Service:
-    """A long-running task a plugin asks the core to run: ``await run(app, task_status=...)``."""
+    """A long-running task a plugin asks the core to run: ``await run(app, task_status=...)``.
+
+    ``singleton=True``: run it on one node of the cluster at a time (see :mod:`qandu.cluster`);
+    its ``run`` may take a ``lease`` keyword to fence its writes (``await lease.write(fn)``).
+    """
 
     name: str
     run: Callable[..., Awaitable[None]]
+    singleton: bool = False
 
 
 @attrs.frozen

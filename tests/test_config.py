@@ -132,3 +132,19 @@ def test_unreadable_file_errors(tmp_path):
         load(bad)
     with pytest.raises(ConfigError, match="file not found"):
         load(tmp_path / "missing.toml")
+
+
+def test_several_nodes_need_postgresql_and_a_shared_secret():
+    with pytest.raises(ConfigError) as excinfo:
+        from_dict({"bus": {"backend": "redis"}})
+    assert [e.split(":")[0] for e in excinfo.value.errors] == ["storage.url", "auth.secret"]
+    config = from_dict(
+        {
+            "bus": {"backend": "redis", "url": "redis://10.0.0.5:6379/2"},
+            "storage": {"url": "postgresql://qandu@db/qandu"},
+            "auth": {"secret": "s" * 40},
+        }
+    )
+    assert config.bus.backend == "redis" and config.bus.url == "redis://10.0.0.5:6379/2"
+    with pytest.raises(ConfigError, match=r"bus\.backend: expected one of"):
+        from_dict({"bus": {"backend": "kafka"}})

@@ -15,7 +15,8 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +29,11 @@ READ_CHUNK = 1 << 16
 SYNC_BYTES = 4 << 20
 AREAS = ("blobs", "quarantine", "thumbs")
 _KEY = re.compile(r"(blobs|quarantine|thumbs)/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
+#: A file :meth:`LocalFileStore.collect` moved aside: ``<area>.<sha256>.<random>``.
+_ASIDE = re.compile(r"(blobs|quarantine|thumbs)\.([0-9a-f]{64})\.[0-9a-f]{16}")
+
+#: ``in_use(key)``: whether some upload still needs the stored file ``key``.
+InUse = Callable[[str], Awaitable[bool]]
 
 
 class FileStore(Protocol):
@@ -48,6 +54,13 @@ class FileStore(Protocol):
     async def exists(self, key: str) -> bool: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def collect(self, key: str, in_use: InUse) -> bool:
+        """Delete ``key`` unless ``in_use(key)``, safely against a concurrent ``put`` of the same
+        bytes (whose upload is recorded before it stores them); return whether it was deleted."""
+
+    async def collect_leftovers(self, in_use: InUse) -> int:
+        """Finish what an interrupted :meth:`collect` left (delete, or put back if in use)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -121,6 +134,59 @@ class LocalFileStore:
 
     async def delete(self, key: str) -> None:
         await trio.to_thread.run_sync(lambda: self._path(key).unlink(missing_ok=True))
+
+    # -- garbage collection ----------------------------------------------------------------
+    #
+    # An upload is recorded (its row committed) before its bytes are stored.  ``collect``
+    # moves the file aside (an atomic rename) *before* asking whether it is in use.  So an
+    # upload recorded before the question is seen, and the file is put back; one recorded
+    # after it stores its bytes after the move, finds no file, and writes its own copy.
+    # Copies under one key have the same bytes, so putting back over such a copy is harmless.
+
+    @property
+    def _aside_dir(self) -> Path:
+        return self.root / "trash"
+
+    async def collect(self, key: str, in_use: InUse) -> bool:
+        area, digest = key.split("/", 1)[0], key.rsplit("/", 1)[-1]
+        aside = self._aside_dir / f"{area}.{digest}.{secrets.token_hex(8)}"
+        moved = await trio.to_thread.run_sync(self._move_aside, self._path(key), aside)
+        return moved and await self._settle(key, aside, in_use)
+
+    async def collect_leftovers(self, in_use: InUse) -> int:
+        names = await trio.to_thread.run_sync(self._aside_names)
+        deleted = 0
+        for name in names:
+            match = _ASIDE.fullmatch(name)
+            if match is not None:
+                key = self.key_for(match[2], match[1])
+                deleted += await self._settle(key, self._aside_dir / name, in_use)
+        return deleted
+
+    async def _settle(self, key: str, aside: Path, in_use: InUse) -> bool:
+        if await in_use(key):
+            await trio.to_thread.run_sync(self._put_back, aside, self._path(key))
+            return False
+        await trio.to_thread.run_sync(lambda: aside.unlink(missing_ok=True))
+        return True
+
+    def _move_aside(self, path: Path, aside: Path) -> bool:
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False  # already gone (another node collected it)
+        return True
+
+    @staticmethod
+    def _put_back(aside: Path, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # another node settled it already
+            os.replace(aside, path)
+            _fsync_dir(path.parent)
+
+    def _aside_names(self) -> list[str]:
+        return sorted(os.listdir(self._aside_dir)) if self._aside_dir.is_dir() else []
 
 
 class SpoolFile:
@@ -202,11 +268,24 @@ class SpoolFile:
         await trio.to_thread.run_sync(remove)
 
 
-def sweep_spool(directory: Path) -> int:
-    """Delete partial uploads left by a crashed process (run at start-up); return how many."""
+SPOOL_STALE = 3600.0
+"""Seconds without a write after which a partial upload counts as abandoned."""
+
+
+def sweep_spool(directory: Path, *, stale: float = SPOOL_STALE) -> int:
+    """Delete partial uploads left by a crashed process (run at start-up); return how many.
+
+    Only those not written for ``stale`` seconds: with several nodes sharing the files
+    directory, the others' uploads in progress stay.
+    """
     count = 0
     if directory.is_dir():
+        cutoff = time.time() - stale
         for path in directory.glob("*.part"):
-            path.unlink(missing_ok=True)
-            count += 1
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    count += 1
+            except FileNotFoundError:
+                pass
     return count

@@ -3,6 +3,10 @@
 These functions take the store's :class:`~qandu.storage.models.Db` and run in its threads
 (``Store.run_write`` / ``Store.run_read``).  Writes are pure database work (the writer may
 replay them).
+
+A row the clean-up is removing has the status ``deleting`` (:data:`DELETING`): it is hidden
+from every reader here and can no longer be claimed by a message; the clean-up deletes it
+once the files only it used are gone (:mod:`qandu.files.retention`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from qandu.files.model import Upload, Verdict
 from qandu.storage.fields import JSONField, UtcDateTimeField
 from qandu.storage.models import Db
 from qandu.storage.rawsql import TableSql
+
+#: The status of a row whose files the clean-up is removing (never shown to clients).
+DELETING = "deleting"
+_VISIBLE = f"status <> '{DELETING}'"
 
 _TABLES: weakref.WeakKeyDictionary[peewee.Database, TableSql] = weakref.WeakKeyDictionary()
 
@@ -125,7 +133,7 @@ def save_upload(db: Db, upload: Upload) -> Upload:
 
 def get_upload(db: Db, upload_id: str) -> Upload | None:
     t = _table(db)
-    values = db.database.execute_sql(t.where("id = ?"), (upload_id,)).fetchone()
+    values = db.database.execute_sql(t.where(f"id = ? AND {_VISIBLE}"), (upload_id,)).fetchone()
     return None if values is None else _from_row(t.decode(values))
 
 
@@ -133,7 +141,8 @@ def get_uploads(db: Db, upload_ids: list[str]) -> dict[str, Upload]:
     if not upload_ids:
         return {}
     t = _table(db)
-    cursor = db.database.execute_sql(t.where(f"id IN {t.in_list(len(upload_ids))}"), tuple(upload_ids))
+    condition = f"id IN {t.in_list(len(upload_ids))} AND {_VISIBLE}"
+    cursor = db.database.execute_sql(t.where(condition), tuple(upload_ids))
     return {row["id"]: _from_row(row) for row in t.decode_all(cursor)}
 
 
@@ -147,7 +156,7 @@ def list_uploads(
 ) -> list[Upload]:
     """Newest first; ``before`` pages back by creation time."""
     t = _table(db)
-    conditions, params = ["1 = 1"], []
+    conditions, params = [_VISIBLE], []
     if status is not None:
         conditions.append("status = ?")
         params.append(status)
@@ -162,14 +171,18 @@ def list_uploads(
 
 
 def claim_uploads(db: Db, upload_ids: list[str], client_msg_id: str) -> list[str]:
-    """Reserve unclaimed uploads for the message ``client_msg_id``; return the ids now held by it."""
+    """Reserve unclaimed clean uploads for the message ``client_msg_id``; return the ids now held by it.
+
+    One conditional update: racing the clean-up's (:func:`mark_for_deletion`), exactly one wins.
+    """
     placeholders = "(" + ", ".join(["?"] * len(upload_ids)) + ")"
     db.sql(
-        f"UPDATE uploads SET client_msg_id = ? WHERE id IN {placeholders} AND client_msg_id IS NULL",
+        f"UPDATE uploads SET client_msg_id = ? WHERE id IN {placeholders}"
+        " AND client_msg_id IS NULL AND status = 'clean'",
         (client_msg_id, *upload_ids),
     )
     rows = db.sql(
-        f"SELECT id FROM uploads WHERE id IN {placeholders} AND client_msg_id = ?",
+        f"SELECT id FROM uploads WHERE id IN {placeholders} AND client_msg_id = ? AND status = 'clean'",
         (*upload_ids, client_msg_id),
     ).fetchall()
     return [row[0] for row in rows]
@@ -205,5 +218,88 @@ def fail_stale_pending(db: Db, older_than: dt.datetime) -> int:
         "UPDATE uploads SET status = 'failed', reason = 'the server stopped while scanning'"
         " WHERE status = 'pending' AND created_at < ?",
         (stamp,),
+    )
+    return cursor.rowcount
+
+
+# -- retention (qandu.files.retention) ---------------------------------------------------------
+
+#: Never sent in a message: clean ones nobody attached, and failed ones.
+_UNSENT = "status IN ('clean', 'failed') AND client_msg_id IS NULL AND created_at < ?"
+#: Sent in a message that was deleted since (deleting a message is final).
+_OF_DELETED_MESSAGES = (
+    "status = 'clean' AND client_msg_id IS NOT NULL AND EXISTS (SELECT 1 FROM messages m"
+    " WHERE m.conversation_id = uploads.conversation_id AND m.sender_id = uploads.uploader_id"
+    " AND m.client_msg_id = uploads.client_msg_id AND m.deleted_at IS NOT NULL)"
+)
+_QUARANTINED = "status = 'quarantined' AND created_at < ?"
+
+
+def mark_for_deletion(
+    db: Db, *, unsent_before: dt.datetime, quarantined_before: dt.datetime | None, limit: int
+) -> int:
+    """Mark up to ``limit`` uploads ``deleting`` of each kind: unsent, of deleted messages, old quarantine.
+
+    Each kind is one conditional ``UPDATE`` that repeats its condition on the row it changes,
+    so that a message claiming the upload at the same moment (:func:`claim_uploads`) either
+    wins -- the upload is kept -- or finds it gone; several nodes may run this at once.
+    """
+    stamp = UtcDateTimeField(as_text=db.backend == "sqlite")
+    kinds: list[tuple[str, tuple[Any, ...]]] = [
+        (_UNSENT, (stamp.db_value(unsent_before),)),
+        (_OF_DELETED_MESSAGES, ()),
+    ]
+    if quarantined_before is not None:
+        kinds.append((_QUARANTINED, (stamp.db_value(quarantined_before),)))
+    marked = 0
+    for condition, params in kinds:
+        cursor = db.sql(
+            f"UPDATE uploads SET status = '{DELETING}' WHERE id IN"
+            f" (SELECT id FROM uploads WHERE {condition} LIMIT {int(limit)}) AND {condition}",
+            (*params, *params),
+        )
+        marked += cursor.rowcount
+    return marked
+
+
+def deleting(db: Db, *, limit: int) -> list[tuple[str, list[str]]]:
+    """Up to ``limit`` uploads marked ``deleting``: ``(id, [storage keys of its files])``."""
+    rows = db.sql(
+        f"SELECT id, storage_key, thumbnail_key FROM uploads WHERE status = '{DELETING}'"
+        f" ORDER BY id LIMIT {int(limit)}"
+    ).fetchall()
+    return [(row[0], [key for key in row[1:] if key]) for row in rows]
+
+
+def key_in_use(db: Db, key: str) -> bool:
+    """Whether an upload that is not being deleted needs the file ``key``, now or once its scan ends.
+
+    An upload still being scanned (``pending``) may yet store its bytes under their SHA-256
+    (in ``blobs`` or ``quarantine``) and, if it is an image, a thumbnail under a key nobody
+    knows before it is made: so any pending image keeps every thumbnail.
+    """
+    area, digest = key.split("/", 1)[0], key.rsplit("/", 1)[-1]
+    if area == "thumbs":
+        row = db.sql(
+            f"SELECT 1 FROM uploads WHERE (thumbnail_key = ? AND {_VISIBLE})"
+            " OR (status = 'pending' AND kind = 'image') LIMIT 1",
+            (key,),
+        ).fetchone()
+    else:
+        row = db.sql(
+            f"SELECT 1 FROM uploads WHERE sha256 = ? AND ((storage_key = ? AND {_VISIBLE})"
+            " OR status = 'pending') LIMIT 1",
+            (digest, key),
+        ).fetchone()
+    return row is not None
+
+
+def drop_deleting(db: Db, upload_ids: list[str]) -> int:
+    """Delete the rows of uploads whose files are gone (only if they are still ``deleting``)."""
+    if not upload_ids:
+        return 0
+    placeholders = "(" + ", ".join(["?"] * len(upload_ids)) + ")"
+    cursor = db.sql(
+        f"DELETE FROM uploads WHERE id IN {placeholders} AND status = '{DELETING}'", tuple(upload_ids)
     )
     return cursor.rowcount

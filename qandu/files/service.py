@@ -35,6 +35,7 @@ from qandu.files.blobs import FileStore, LocalFileStore, SpoolFile, sweep_spool
 from qandu.files.model import Upload, Verdict, content_path, thumbnail_path
 from qandu.files.names import sanitize_filename
 from qandu.files.progress import UploadProgress
+from qandu.files.retention import STALE_PENDING, Cleanup
 from qandu.files.sniff import SNIFF_BYTES, decide_type, normalize
 from qandu.files.thumbs import make_thumbnail
 
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("qandu.files")
 
 LINK_AUDIENCE = "qandu-file"
-#: A ``pending`` upload older than this at start-up was interrupted by a stop or crash.
-STALE_PENDING = dt.timedelta(hours=1)
 
 
 class FileRejected(QanduError):
@@ -99,6 +98,7 @@ class FileService:
         self.auth = auth
         self.chat: Any = None  # the ChatService, for its access checks (set by App.create)
         self._thumbnails = trio.CapacityLimiter(1)
+        self.cleanup = Cleanup(config, store, self.blobs)
 
     def require_enabled(self) -> None:
         if not self.config.enabled:
@@ -110,6 +110,10 @@ class FileService:
         failed = await self.store.run_write(records.fail_stale_pending, utcnow() - STALE_PENDING)
         if swept or failed:
             log.info("removed %d partial uploads; %d interrupted scans marked failed", swept, failed)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The periodic clean-up of unused uploads and their files (:mod:`qandu.files.retention`)."""
+        await self.cleanup.run(task_status=task_status)
 
     # -- receiving -------------------------------------------------------------------------
 

@@ -472,6 +472,23 @@ def conversation_updated_frame(conversation: Conversation) -> bytes:
     return server_frame("conversation.updated", conversation=conversation)
 
 
+def queue_updated_frame(
+    total: int,
+    *,
+    added: Iterable[Conversation] = (),
+    updated: Iterable[Conversation] = (),
+    removed: Iterable[str] = (),
+) -> bytes:
+    """``queue.updated`` (staff only): what changed in the queue, and how many wait now.
+
+    ``added`` joined it, ``updated`` are still waiting but changed (priority, team), ``removed``
+    are the ids of conversations that left it.  ``GET /api/queue`` has the whole queue.
+    """
+    return server_frame(
+        "queue.updated", total=total, added=list(added), updated=list(updated), removed=list(removed)
+    )
+
+
 def suggestions_frame(conversation_id: str, message_id: str, suggestions: Iterable[Any]) -> bytes:
     """``suggestions`` (staff only): ranked replies for the customer's message ``message_id``.
 

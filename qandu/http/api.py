@@ -41,6 +41,16 @@ def _conversation(conversation: Conversation) -> dict[str, Any]:
 # --------------------------------------------------------------------------- chat (widget)
 
 
+def conversation_page(page: list[Conversation], limit: int) -> Result:
+    """A page of conversations read with ``limit + 1`` rows, and the cursor of the next one."""
+    more = len(page) > limit
+    page = page[:limit]
+    return {
+        "conversations": [c.to_wire() for c in page],
+        "nextBefore": conversation_cursor(page[-1]) if more else None,
+    }
+
+
 @api.operation(
     "POST",
     "/api/chat/initialize",
@@ -241,12 +251,7 @@ async def list_conversations(call: Call) -> Result:
     elif assignee is not None:
         filters["assignee_id"] = user.id if assignee == "me" else assignee
     page = await call.app.chat.list_conversations(user, **filters)
-    more = len(page) > query["limit"]
-    page = page[: query["limit"]]
-    return {
-        "conversations": [c.to_wire() for c in page],
-        "nextBefore": conversation_cursor(page[-1]) if more else None,
-    }
+    return conversation_page(page, query["limit"])
 
 
 @api.operation(
@@ -410,9 +415,22 @@ async def remove_reaction(call: Call) -> Result:
     "GET", "/healthz", tag=_SERVER, auth=False, responses={200: ("The server is up.", s.HEALTH_RESPONSE)}
 )
 async def healthz(call: Call) -> Result:
-    """Liveness: storage backend and open gateway connections."""
+    """Liveness: storage backend, fan-out and open gateway connections.
+
+    A node whose Redis link is down still answers ``ok``: it stores and acknowledges messages,
+    and its clients catch up when the link returns (``bus.connected`` tells).
+    """
     connections = call.gateway.statistics().connections if call.gateway is not None else 0
-    return {"status": "ok", "storage": str(call.app.store.backend), "connections": connections}
+    bus = call.app.bus
+    fan_out = {"backend": call.app.config.bus.backend, "connected": bus.statistics().connected is not False}
+    if node := getattr(bus, "node_id", None):
+        fan_out["node"] = node
+    return {
+        "status": "ok",
+        "storage": str(call.app.store.backend),
+        "connections": connections,
+        "bus": fan_out,
+    }
 
 
 @api.operation(

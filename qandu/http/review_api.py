@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from qandu.errors import Forbidden, NotFound, Unauthorized
 from qandu.http import teamwork_schemas as ts
-from qandu.http.api import api
+from qandu.http.api import api, conversation_page
 from qandu.http.routing import Call, Result
 from qandu.http.teamwork_api import parse_time
 from qandu.metrics import CONTENT_TYPE
@@ -91,12 +91,7 @@ async def review_conversations(call: Call) -> Result:
         limit=limit + 1,
         before=call.query.get("before"),
     )
-    more = len(page) > limit
-    page = page[:limit]
-    return {
-        "conversations": [c.to_wire() for c in page],
-        "nextBefore": conversation_cursor(page[-1]) if more else None,
-    }
+    return conversation_page(page, limit)
 
 
 @api.operation(

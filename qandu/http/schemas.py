@@ -420,8 +420,16 @@ HEALTH_RESPONSE = _closed(
         "status": {"const": "ok"},
         "storage": {"type": "string", "description": "Storage backend (sqlite or postgresql)."},
         "connections": {"type": "integer", "minimum": 0, "description": "Open gateway connections."},
+        "bus": _closed(
+            {
+                "backend": {"enum": ["memory", "redis"], "description": "Fan-out backend."},
+                "connected": {"type": "boolean", "description": "Whether fan-out reaches the other nodes."},
+                "node": {"type": "string", "description": "This node's id (Redis backend)."},
+            },
+            ["backend", "connected"],
+        ),
     },
-    ["status", "storage", "connections"],
+    ["status", "storage", "connections", "bus"],
 )
 
 OPENAPI_RESPONSE: dict[str, Any] = {"type": "object", "description": "This OpenAPI 3.1 document."}

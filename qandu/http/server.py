@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 import qandu
+from qandu.http import desk_api as _desk_operations  # noqa: F401  (a customer's conversations, unread)
 from qandu.http import files as _file_operations  # noqa: F401  (registers /api/files* on api)
 from qandu.http import review_api as _review_operations  # noqa: F401  (review, search, export, /metrics)
 from qandu.http import teamwork_api as _teamwork_operations  # noqa: F401  (tags, canned, CSAT, follow-ups)

@@ -7,11 +7,12 @@ plugin drains the queue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from qandu.domain import User
 from qandu.errors import Forbidden, NotFound
-from qandu.routing.types import Agent, Inbox, Team
+from qandu.routing.types import Agent, Inbox, Team, is_queued
 
 if TYPE_CHECKING:
     from qandu.routing.service import RoutingService
@@ -44,16 +45,36 @@ class RoutingAdmin:
         return team
 
     async def save_team(self, user: User, team_id: str | None, fields: dict[str, Any]) -> Team:
-        """Create or change a team; ``fields`` in storage names (business_hours, member_ids...)."""
+        """Create or change a team; ``fields`` in storage names (business_hours, member_ids...).
+
+        Agents who joined or left it are announced (``agent.updated``: their ``teamIds``).
+        """
         require_admin(user)
+        before = () if team_id is None else (await self._team(team_id)).member_ids
         team = await self.db.save_team(team_id, **fields)
+        await self._publish_agents(set(before) ^ set(team.member_ids))
         await self.routing.emit("team.updated", None, teamId=team.id, by=user.id)
         return team
 
     async def delete_team(self, user: User, team_id: str) -> None:
+        """Delete a team: its open conversations and members go on without it, announced live."""
         require_admin(user)
-        await self.db.delete_team(team_id)
+        members = (await self._team(team_id)).member_ids
+        for conversation_id in await self.db.delete_team(team_id):
+            conversation = await self.routing.chat.store.get_conversation(conversation_id)
+            if conversation is not None:
+                self.routing.chat.publish_conversation(conversation)
+                await self.routing.publish_queue(conversation, was_queued=is_queued(conversation))
+        await self._publish_agents(members)
         await self.routing.emit("team.updated", None, teamId=team_id, by=user.id, deleted=True)
+
+    async def _publish_agents(self, agent_ids: Iterable[str]) -> None:
+        if agent_ids:
+            agents = await self.db.list_agents(
+                default_limit=self.routing.default_max_chats, agent_ids=sorted(agent_ids)
+            )
+            for agent in agents:
+                self.routing.publish_agent(agent)
 
     async def inboxes(self, user: User) -> list[Inbox]:
         self.routing.chat.require_staff(user)

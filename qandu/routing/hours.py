@@ -77,7 +77,7 @@ class BusinessHours:
                 raise InvalidRequest(
                     "expected a list of spans such as ['08:00-18:00']", field=f"{field}.{day}"
                 )
-            parsed = sorted(_parse_span(span, f"{field}.{day}[{i}]") for i, span in enumerate(spans))
+            parsed = sorted(_parse_span(span, f"{field}.{day}.{i}") for i, span in enumerate(spans))
             for (_, end), (start, _) in itertools.pairwise(parsed):
                 if start < end:
                     raise InvalidRequest("spans overlap", field=f"{field}.{day}")

@@ -87,7 +87,7 @@ class PeopleAssignment(_Base):
                     conversation, "pending", by=user.id, reason=f"assigned to a team by {user.name}"
                 )
             elif is_queued(conversation):
-                await self.publish_queue()
+                await self.publish_queue(conversation, was_queued=True)
             await self.emit("conversation.transferred", conversation_id, by=user.id, teamId=team_id)
             return await self.chat.readable(user, conversation_id)
         change = await self.db.assign(

@@ -11,17 +11,18 @@ what changed goes out afterwards as frames (``queue.updated``, ``assignment``,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
 from qandu.bus import STAFF_TOPIC, user_topic
+from qandu.cluster import Lease
 from qandu.domain import Conversation, Message, StatusChange, User, utcnow
 from qandu.errors import Conflict, Forbidden, NotFound
 from qandu.events import Event
-from qandu.gateway.protocol import server_frame
+from qandu.gateway.protocol import queue_updated_frame, server_frame
 from qandu.routing.admin import RoutingAdmin
 from qandu.routing.manual import PeopleAssignment
 from qandu.routing.presence import Presence
@@ -36,8 +37,8 @@ log = logging.getLogger("qandu.routing")
 
 #: Largest number of waiting conversations one drain looks at.
 DRAIN_BATCH = 500
-#: ``queue.updated`` frames list at most this many conversations (``total`` counts all).
-QUEUE_FRAME_LIMIT = 100
+#: The lease that lets one node of the cluster drain the queue at a time.
+DRAIN_LEASE = "routing.drain"
 
 
 class RoutingService(PeopleAssignment):
@@ -50,7 +51,6 @@ class RoutingService(PeopleAssignment):
         self.admin = RoutingAdmin(self)
         self.default_max_chats: int | None = None
         """Limit of open conversations for agents without their own ``maxChats`` (None: no limit)."""
-        self._drain_lock = trio.Lock()
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -59,13 +59,23 @@ class RoutingService(PeopleAssignment):
         clean = {key: value for key, value in data.items() if value is not None}
         await self.chat.pm.notify("qandu_event", event=Event(name, conversation_id, utcnow(), clean))
 
-    async def publish_queue(self) -> None:
-        """Tell every agent the queue as it is now (``queue.updated`` on the staff topic)."""
-        if not self.chat.bus.subscriber_count(STAFF_TOPIC):
+    async def publish_queue(self, conversation: Conversation, *, was_queued: bool) -> None:
+        """Tell every agent how ``conversation`` changed the queue (a ``queue.updated`` delta).
+
+        ``was_queued``: whether it waited in the queue before the change.  The frame carries
+        only this conversation (added, updated or removed) and the new total, so its size
+        does not grow with the queue; clients load the whole queue from ``GET /api/queue``.
+        """
+        queued = is_queued(conversation)
+        if not (queued or was_queued) or not self.chat.bus.has_audience(STAFF_TOPIC):
             return
-        waiting = await self.db.queue(limit=QUEUE_FRAME_LIMIT)
-        total = len(waiting) if len(waiting) < QUEUE_FRAME_LIMIT else await self.db.queue_count()
-        frame = server_frame("queue.updated", conversations=[c.to_wire() for c in waiting], total=total)
+        total = await self.db.queue_count()
+        if not queued:
+            frame = queue_updated_frame(total, removed=[conversation.id])
+        elif was_queued:
+            frame = queue_updated_frame(total, updated=[conversation])
+        else:
+            frame = queue_updated_frame(total, added=[conversation])
         self.chat.bus.publish(STAFF_TOPIC, frame)
 
     def publish_agent(self, agent: Agent) -> None:
@@ -92,8 +102,7 @@ class RoutingService(PeopleAssignment):
                 teamId=conversation.team_id,
                 reason=change.reason,
             )
-        if "pending" in (change.from_status, change.to_status):
-            await self.publish_queue()
+        await self.publish_queue(conversation, was_queued=change.from_status == "pending")
 
     async def _after(
         self, change: Change, event: str, *, by: User | None, reason: str, **data: Any
@@ -104,7 +113,8 @@ class RoutingService(PeopleAssignment):
             await self.chat._status_changed(conversation, change.status_change)
         else:
             self.chat.publish_conversation(conversation)
-            await self.publish_queue()
+            was_queued = conversation.status == "pending" and change.previous_agent is None
+            await self.publish_queue(conversation, was_queued=was_queued)
             if is_queued(conversation) and change.previous_agent is not None:
                 await self.emit(
                     "conversation.queued",
@@ -197,8 +207,7 @@ class RoutingService(PeopleAssignment):
             return conversation
         conversation, previous = result
         self.chat.publish_conversation(conversation)
-        if is_queued(conversation):
-            await self.publish_queue()
+        await self.publish_queue(conversation, was_queued=is_queued(conversation))
         await self.emit(
             "conversation.priority_changed",
             conversation_id,
@@ -239,23 +248,28 @@ class RoutingService(PeopleAssignment):
 
         For each conversation, ``qandu_route_conversation`` picks among the agents who are
         online and below their limit; a pick that fails the transactional check (the agent
-        filled up or went away meanwhile) drops that agent and asks again.
+        filled up or went away meanwhile) drops that agent and asks again.  One node of the
+        cluster drains at a time (lease ``routing.drain``; the others wait for it), so the
+        router always sees the loads the previous drain left; each assignment is still a
+        transaction that re-checks the conversation and the agent.
         """
-        if not self.routes():
+        if not self.routes() or not await self.db.queue_count():
             return 0
-        async with self._drain_lock:
-            waiting = await self.db.queue(limit=limit)
-            if not waiting:
-                return 0
-            agents = await self.db.list_agents(default_limit=self.default_max_chats)
-            free = {a.id: a for a in agents if a.status == "online" and a.has_capacity}
-            assigned = 0
-            for conversation in waiting:
-                if not free:
-                    break
-                if await self._route_one(conversation, free):
-                    assigned += 1
-            return assigned
+        return await self.chat.cluster.exclusive(DRAIN_LEASE, functools.partial(self._drain, limit=limit))
+
+    async def _drain(self, lease: Lease, *, limit: int) -> int:
+        waiting = await self.db.queue(limit=limit)
+        if not waiting:
+            return 0
+        agents = await self.db.list_agents(default_limit=self.default_max_chats)
+        free = {a.id: a for a in agents if a.status == "online" and a.has_capacity}
+        assigned = 0
+        for conversation in waiting:
+            if not free:
+                break
+            if await self._route_one(conversation, free):
+                assigned += 1
+        return assigned
 
     async def _route_one(self, conversation: Conversation, free: dict[str, Agent]) -> bool:
         while free:

@@ -223,6 +223,23 @@ def _message_annotations(database: peewee.Database, dialect: Dialect) -> None:
     )
 
 
+def _cluster_leases(database: peewee.Database, dialect: Dialect) -> None:
+    """Cluster leases with fencing tokens (see qandu.storage.leases); times are epoch seconds."""
+    database.execute_sql(
+        """CREATE TABLE cluster_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL)"""
+    )
+
+
+def _uploads_thumbnail_index(database: peewee.Database, dialect: Dialect) -> None:
+    """File retention looks up who still uses a thumbnail (see qandu.files.records.key_in_use)."""
+    database.execute_sql("CREATE INDEX uploads_thumbnail ON uploads (thumbnail_key)")
+
+
 #: Append-only list of migrations; the schema version is the number applied.
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial,
@@ -231,6 +248,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     teamwork_migration,
     _message_annotations,
     annotation_indexes,
+    _cluster_leases,
+    _uploads_thumbnail_index,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -192,12 +192,14 @@ def archive_resolved(
 
     A conversation another node archived (or someone reopened) meanwhile is skipped: the
     status check in :func:`set_status` runs under the row lock (PostgreSQL) or the writer's
-    ``BEGIN IMMEDIATE`` (SQLite).
+    ``BEGIN IMMEDIATE`` (SQLite).  On PostgreSQL the candidates are locked with ``SKIP
+    LOCKED``, so nodes sweeping at once split the work instead of queueing on each other's rows.
     """
     rows = db.sql(
         "SELECT c.id FROM conversations c WHERE c.status = 'resolved' AND ("
         "SELECT MAX(s.changed_at) FROM status_changes s WHERE s.conversation_id = c.id"
-        " AND s.to_status = 'resolved') < ? ORDER BY c.id LIMIT ?",
+        " AND s.to_status = 'resolved') < ? ORDER BY c.id LIMIT ?"
+        + (" FOR UPDATE OF c SKIP LOCKED" if db.is_postgresql else ""),
         (to_db_time(db, resolved_before), limit),
     ).fetchall()
     archived = []

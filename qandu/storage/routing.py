@@ -55,8 +55,9 @@ class RoutingStore:
         """Create (``team_id=None``) or change a team: name, skills, languages, business_hours..."""
         return await self._write(teams.save_team, team_id, **fields)
 
-    async def delete_team(self, team_id: str) -> None:
-        await self._write(teams.delete_team, team_id)
+    async def delete_team(self, team_id: str) -> list[str]:
+        """Delete a team; return the open conversations that lost it."""
+        return await self._write(teams.delete_team, team_id)
 
     async def list_inboxes(self) -> list[Inbox]:
         return await self._read(teams.list_inboxes)

@@ -161,7 +161,7 @@ def _require_staff(r: RoutingDb, user_ids: Iterable[str], field: str) -> None:
     for index, user_id in enumerate(wanted):
         if user_id not in found:
             raise NotFound(
-                f"no agent {user_id!r}", field=f"{field}[{index}]" if field == "memberIds" else field
+                f"no agent {user_id!r}", field=f"{field}.{index}" if field == "memberIds" else field
             )
 
 
@@ -219,14 +219,21 @@ def save_team(
     return require_team(r, team_id)
 
 
-def delete_team(r: RoutingDb, team_id: str) -> None:
-    """Delete a team: its conversations keep waiting, without a team; inboxes lose it."""
+def delete_team(r: RoutingDb, team_id: str) -> list[str]:
+    """Delete a team: its conversations keep waiting, without a team; inboxes lose it.
+
+    Returns the ids of the open (active or pending) conversations that lost their team.
+    """
     require_team(r, team_id)
     r.TeamMember.delete().where(r.TeamMember.team_id == team_id).execute()
     r.Inbox.update(team_id=None).where(r.Inbox.team_id == team_id).execute()
     c = r.m.Conversation
+    cleared = [
+        row[0] for row in c.select(c.id).where((c.team_id == team_id) & c.status.in_(OPEN_STATUSES)).tuples()
+    ]
     c.update(team_id=None).where(c.team_id == team_id).execute()
     r.Team.delete().where(r.Team.id == team_id).execute()
+    return cleared
 
 
 # -- inboxes -----------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ node may fire them.  The scheduler sleeps until the next job is due (at most
 ``[lifecycle] followup_poll``; scheduling an earlier job wakes it), claims the due jobs
 transactionally and fires each: a message is posted as the agent with ``followup-<id>`` as
 its ``client_msg_id`` and a reminder is stored as a notification keyed by the job, so even
-a job retried after a crash takes effect exactly once.
+a job retried after a crash takes effect exactly once.  Only the node whose claim is still
+current when it marks the job done announces it (``followup.fired``), so a slow node whose
+lease ran out while another node re-fired the job does not announce it a second time.
 """
 
 from __future__ import annotations
@@ -131,7 +133,9 @@ class Followups:
             await store.run_write(jobs.fail, job.id, node=self.node, error=str(exc), retry_at=retry_at)
             return 0
         if not await store.run_write(jobs.finish, job.id, node=self.node, message_id=message_id):
+            # Another node re-claimed it after the lease ran out; its (idempotent) firing announces it.
             log.warning("follow-up %s: the claim expired while it fired", job.id)
+            return 0
         await self.teamwork.emit(
             "followup.fired",
             job.conversation_id,

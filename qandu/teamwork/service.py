@@ -128,7 +128,7 @@ class Teamwork:
         """An agent tags a conversation (manual tags revive ones removed earlier)."""
         self.chat.require_staff(user)
         await self.chat.readable(user, conversation_id)
-        wanted = [normalize_tag(tag, f"tags[{index}]") for index, tag in enumerate(raw)]
+        wanted = [normalize_tag(tag, f"tags.{index}") for index, tag in enumerate(raw)]
         return await self._add(conversation_id, wanted, source=tags.MANUAL, by=user.id)
 
     async def _add(
@@ -157,8 +157,12 @@ class Teamwork:
 
     # -- private notes and mentions ----------------------------------------------------------
 
-    async def note_posted(self, message: Message, conversation: Conversation) -> None:
-        """Notify every agent @mentioned in a private note (``mention`` frame + notification)."""
+    async def notify_mentions(self, message: Message) -> None:
+        """Notify every agent @mentioned in a private note (``mention`` frame + notification).
+
+        Called when a note is posted and each time it is edited: an agent is notified once
+        per note, so an edit reaches only the agents it mentions for the first time.
+        """
         if not message.private or message.sender.type != "agent" or "@" not in (message.content.text or ""):
             return
         staff = [u for role in ("support", "admin") for u in await self.store.list_users(role)]
@@ -170,7 +174,7 @@ class Teamwork:
                 user_id=agent.id,
                 kind="mention",
                 dedupe_key=f"mention:{message.id}:{agent.id}",
-                conversation_id=conversation.id,
+                conversation_id=message.conversation_id,
                 message_id=message.id,
                 actor_id=message.sender.id,
                 data={"by": message.sender.name, "excerpt": (message.content.text or "")[:280]},
@@ -179,7 +183,7 @@ class Teamwork:
                 self.push_notification(notification)
                 await self.emit(
                     "note.mentioned",
-                    conversation.id,
+                    message.conversation_id,
                     agentId=agent.id,
                     by=message.sender.id,
                     messageId=message.id,

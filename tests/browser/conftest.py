@@ -37,11 +37,14 @@ CHROMIUM_ARGS = [
 AGENT_EMAIL = "grace@example.com"
 AGENT_PASSWORD = "agent-pass-123"
 AGENT_NAME = "Grace Hopper"
+#: A second agent (transfers, mentions) and an admin (canned responses); same password.
+COLLEAGUE_EMAIL, COLLEAGUE_NAME = "kim@example.com", "Kim Lee"
+ADMIN_EMAIL, ADMIN_NAME = "ada@example.com", "Ada Lovelace"
 TIMEOUT_MS = 10_000
 
 
 class LiveServer:
-    """``qandu serve`` in a subprocess (as the README starts it), with one agent account."""
+    """``qandu serve`` in a subprocess (as the README starts it), with two agents and an admin."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -70,8 +73,14 @@ paths = ["{REPO / "bots" / "support"}"]
     def start(self) -> None:
         env = {**os.environ, "QANDU_PASSWORD": AGENT_PASSWORD}
         qandu = [sys.executable, "-m", "qandu"]
-        add = [*qandu, "user", "add", AGENT_EMAIL, "--name", AGENT_NAME, "-c", str(self.config)]
-        subprocess.run(add, cwd=REPO, env=env, check=True, capture_output=True)
+        accounts = [
+            (AGENT_EMAIL, AGENT_NAME, "support"),
+            (COLLEAGUE_EMAIL, COLLEAGUE_NAME, "support"),
+            (ADMIN_EMAIL, ADMIN_NAME, "admin"),
+        ]
+        for email, name, role in accounts:
+            add = [*qandu, "user", "add", email, "--name", name, "--role", role, "-c", str(self.config)]
+            subprocess.run(add, cwd=REPO, env=env, check=True, capture_output=True)
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*qandu, "serve", "-c", str(self.config)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
@@ -82,10 +91,17 @@ paths = ["{REPO / "bots" / "support"}"]
                 raise RuntimeError(f"qandu serve exited: {self.log.read_text()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    self._lift_chat_limits()
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
         raise RuntimeError("qandu serve did not become healthy in 60 s")
+
+    def _lift_chat_limits(self) -> None:
+        """The tests share one server: let each agent hold every conversation given to them."""
+        with self.api(self.agent_token(ADMIN_EMAIL)) as admin:
+            for agent in admin.get("/api/agents").raise_for_status().json()["agents"]:
+                admin.patch(f"/api/agents/{agent['id']}", json={"maxChats": 1000}).raise_for_status()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -101,9 +117,10 @@ paths = ["{REPO / "bots" / "support"}"]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
-    def agent_token(self) -> str:
+    def agent_token(self, email: str = AGENT_EMAIL) -> str:
+        """A staff token of Grace (or of the account with ``email``)."""
         with self.api() as http:
-            response = http.post("/api/auth/login", json={"email": AGENT_EMAIL, "password": AGENT_PASSWORD})
+            response = http.post("/api/auth/login", json={"email": email, "password": AGENT_PASSWORD})
             response.raise_for_status()
             return response.json()["token"]
 

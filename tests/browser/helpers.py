@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import time
+import uuid
 from typing import Any
+
+import httpx
 
 from tests.browser.conftest import AGENT_EMAIL, AGENT_PASSWORD
 
@@ -31,9 +36,51 @@ def widget_session(page: Any) -> dict[str, Any]:
     )
 
 
-def agent_login(page: Any, url: str) -> None:
+def agent_login(page: Any, url: str, email: str = AGENT_EMAIL) -> None:
     page.goto(url + "/console")
-    page.fill("#email", AGENT_EMAIL)
+    page.fill("#email", email)
     page.fill("#password", AGENT_PASSWORD)
     page.click("button[type=submit]")
     page.locator(".conn.online").wait_for()
+
+
+def console_open(page: Any, conversation_id: str, tab: str = "Open") -> None:
+    """Pick a list in the console and open one conversation from it."""
+    page.get_by_role("tab", name=re.compile(f"^{tab}")).click()
+    page.locator(f'.item[data-id="{conversation_id}"]').click()
+    page.locator(".conversation .messages li").first.wait_for()
+
+
+def ok(response: httpx.Response) -> Any:
+    """The JSON of a successful API answer (fails the test with the body otherwise)."""
+    assert response.is_success, f"{response.request.method} {response.request.url}: {response.text}"
+    return response.json() if response.content else None
+
+
+def say(http: httpx.Client, conversation_id: str, text: str, **fields: Any) -> dict[str, Any]:
+    """Send a text message over the HTTP API; returns the stored message."""
+    body = {
+        "conversationId": conversation_id,
+        "clientMsgId": uuid.uuid4().hex,
+        "content": {"type": "text", "text": text},
+        **fields,
+    }
+    return ok(http.post("/api/chat/message", json=body))["message"]
+
+
+def new_customer(live: Any, name: str, **body: Any) -> tuple[httpx.Client, dict[str, Any]]:
+    """A customer started over the API: their client (token set) and the initialize answer."""
+    with live.api() as anonymous:
+        started = ok(anonymous.post("/api/chat/initialize", json={"name": name, **body}))
+    return live.api(started["token"]), started
+
+
+def eventually(check: Any, timeout: float = 15.0, what: str = "the condition") -> Any:
+    """Poll ``check()`` until it returns something truthy (server-side state, not the page)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.1)

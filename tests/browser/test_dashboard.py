@@ -234,3 +234,57 @@ def test_dashboard_reports_a_bad_range(browser, scripted):
     expect(page.locator("[data-chart]")).to_have_count(0)
     assert page.js_errors == []
     page.context.close()
+
+
+def test_empty_top_intents_say_why(browser, live):
+    """No intents while the NLU models train says so; so does a server without the nlu plugin."""
+    page = new_page(browser)
+    models = [{"language": "de", "state": "ready"}, {"language": "en", "state": "training"}]
+    status = {"training": True, "bots": [{"bot": "support", "models": models}]}
+
+    def without_intents(route):
+        figures = route.fetch().json()
+        figures["topIntents"] = []
+        route.fulfill(json=figures)
+
+    page.route("**/api/analytics?*", without_intents)
+    page.route("**/api/nlu/status", lambda route: route.fulfill(json=status))
+    agent_login(page, live.url)
+    page.goto(live.url + "/dashboard")
+    intents = page.locator("[data-chart='intents']")
+    expect(intents.locator(".empty")).to_contain_text("The NLU models are still training: support (en).")
+    expect(intents.locator("canvas")).to_have_count(0)
+
+    # trained: asked again with the next range, and the plain "nothing in this range"
+    status = {
+        "training": False,
+        "bots": [{"bot": "support", "models": [{**m, "state": "ready"} for m in models]}],
+    }
+    page.get_by_role("button", name="7 days").click()
+    expect(intents.locator(".empty")).to_have_text("No recognised intent in this range.")
+
+    # a model that could not be trained
+    status = {
+        "training": False,
+        "bots": [{"bot": "support", "models": [{"language": "en", "state": "unavailable"}]}],
+    }
+    page.get_by_role("button", name="30 days").click()
+    expect(intents.locator(".empty")).to_contain_text("No intent model for support (en)")
+    assert page.js_errors == []
+    page.context.close()
+
+    # a server without the nlu plugin (no /api/nlu/status in its OpenAPI document)
+    page = new_page(browser)
+
+    def without_nlu(route):
+        document = route.fetch().json()
+        document["paths"].pop("/api/nlu/status", None)
+        route.fulfill(json=document)
+
+    page.route("**/api/openapi.json", without_nlu)
+    page.route("**/api/analytics?*", without_intents)
+    agent_login(page, live.url)
+    page.goto(live.url + "/dashboard")
+    expect(page.locator("[data-chart='intents'] .empty")).to_contain_text("the nlu plugin is not installed")
+    assert page.js_errors == []
+    page.context.close()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import json
+import re
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
 from tests.browser.conftest import REPO, new_page
-from tests.browser.helpers import W, open_widget, widget_send, widget_session
+from tests.browser.helpers import W, eventually, open_widget, widget_send, widget_session
 
 STATIC = REPO / "qandu" / "static"
 WIDGET_BUDGET = 60 * 1024
@@ -82,6 +85,94 @@ def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(brow
     expect(customer.locator(f"{W} li.msg", has_text="agent says B")).to_be_visible()
     assert widget_session(customer)["conversationId"] == cid
     assert _seqs(customer) == shown
+    assert customer.js_errors == []
+    customer.context.close()
+
+
+class GatewayLine:
+    """The page's gateway WebSocket, through Playwright: refused while ``down``, else passed on
+    both ways (dropping the server's ``ack`` frames while ``losing_acks``)."""
+
+    def __init__(self, page: Any) -> None:
+        self.down = False
+        self.losing_acks = False
+        page.route_web_socket(re.compile(r"^ws://[^/]+/ws\?"), self._connect)
+
+    def _connect(self, ws: Any) -> None:
+        if self.down:
+            ws.close()
+            return
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        server.on_message(lambda frame: None if self._lost(frame) else ws.send(frame))
+
+    def _lost(self, frame: str | bytes) -> bool:
+        return self.losing_acks and json.loads(frame).get("type") == "ack"
+
+
+def _outbox(page: Any) -> list[dict[str, Any]]:
+    """The widget's unsent messages as kept in localStorage."""
+    return page.evaluate(
+        """() => { for (const k of Object.keys(localStorage))
+                     if (k.endsWith(':outbox')) return JSON.parse(localStorage[k]) || [];
+                   return []; }"""
+    )
+
+
+def _stored(live, cid: str, text: str) -> list[dict[str, Any]]:
+    """The stored copies of the message ``text`` in the conversation."""
+    return [m for m in _history(live, live.agent_token(), cid) if m["content"].get("text") == text]
+
+
+def test_offline_messages_survive_a_reload_and_are_sent_once(browser, live):
+    customer = new_page(browser)
+    line = GatewayLine(customer)
+    open_widget(customer, live.url)
+    widget_send(customer, "hello before the network went away")
+    expect(customer.locator(f"{W} li.msg.mine:not(.pending)")).to_contain_text("before the network")
+    cid = widget_session(customer)["conversationId"]
+
+    # offline: the message is queued, and kept in localStorage with its clientMsgId
+    customer.context.set_offline(True)
+    expect(customer.locator(f"{W} .banner")).to_be_visible()
+    text = "typed offline, then the page was reloaded"
+    widget_send(customer, text)
+    pending = customer.locator(f"{W} li.pending", has_text=text)
+    expect(pending).to_have_attribute("data-state", "queued")
+    [kept] = _outbox(customer)
+    assert kept["content"]["text"] == text and kept["clientMsgId"]
+
+    # the page reloads while the chat server is still out of reach (a browser that is offline
+    # cannot reload a page at all, so here only the gateway's WebSocket is refused)
+    line.down = True
+    customer.context.set_offline(False)
+    customer.reload()
+    expect(pending).to_have_attribute("data-state", "queued")
+    assert _stored(live, cid, text) == []
+
+    # back online: sent once, with the clientMsgId it was given before the reload
+    customer.context.set_offline(True)
+    line.down = False
+    customer.context.set_offline(False)
+    expect(pending).to_have_count(0, timeout=15_000)
+    expect(customer.locator(f"{W} li.msg.mine .text", has_text=text)).to_have_count(1)
+    [stored] = _stored(live, cid, text)
+    assert stored["clientMsgId"] == kept["clientMsgId"]
+    assert _outbox(customer) == []
+
+    # sent, stored, but the ack was lost: after a reload it is shown once and leaves the outbox
+    line.losing_acks = True
+    unacknowledged = "stored by the server, but its ack never arrived"
+    widget_send(customer, unacknowledged)
+    eventually(lambda: _stored(live, cid, unacknowledged), what="the server storing the message")
+    expect(customer.locator(f"{W} li.pending", has_text=unacknowledged)).to_have_count(1)
+    assert [m["content"]["text"] for m in _outbox(customer)] == [unacknowledged]
+    line.losing_acks = False
+    customer.reload()
+    expect(customer.locator(f"{W} li.msg.mine:not(.pending) .text", has_text=unacknowledged)).to_have_count(1)
+    expect(customer.locator(f"{W} li.pending")).to_have_count(0)
+    assert len(_stored(live, cid, unacknowledged)) == 1 and len(_stored(live, cid, text)) == 1
+    assert _outbox(customer) == []
     assert customer.js_errors == []
     customer.context.close()
 

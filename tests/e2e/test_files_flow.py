@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import httpx
 import pytest
 import trio
@@ -10,6 +13,7 @@ from qandu import Reject, hookimpl
 from qandu.client import ApiError, ChatClient, new_id
 from qandu.files import Verdict
 from qandu.files import testing as samples
+from qandu.files.blobs import SPOOL_STALE
 from qandu.gateway import protocol as p
 from qandu.testing import add_agent, make_app, running
 
@@ -266,8 +270,12 @@ async def test_partial_uploads_and_interrupted_scans_are_cleaned_at_start(tmp_pa
     app = make_app(tmp_path)
     spool = app.config.data_dir / "files" / "tmp"
     spool.mkdir(parents=True)
-    (spool / "0123.part").write_bytes(b"half a file")
+    abandoned, busy = spool / "0123.part", spool / "4567.part"
+    abandoned.write_bytes(b"half a file")
+    busy.write_bytes(b"another node is still writing this one")  # a shared files directory
+    long_ago = time.time() - SPOOL_STALE - 60
+    os.utime(abandoned, (long_ago, long_ago))
     async with running(app) as endpoints:
-        assert list(spool.iterdir()) == []
+        assert list(spool.iterdir()) == [busy]
         async with httpx.AsyncClient(base_url=endpoints.http_url) as http:
             assert (await http.get("/healthz")).status_code == 200

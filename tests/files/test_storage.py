@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from qandu.errors import InvalidRequest
-from qandu.files.blobs import LocalFileStore, SpoolFile, sweep_spool
+from qandu.files.blobs import SPOOL_STALE, LocalFileStore, SpoolFile, sweep_spool
 from qandu.files.receive import FileTooLarge, receive_multipart, receive_raw
 
 
@@ -60,8 +62,12 @@ async def test_an_aborted_spool_leaves_nothing(tmp_path: Path) -> None:
         async with SpoolFile(tmp_path) as spool:
             await receive_raw(chunks_of(b"x" * 5000), spool, 3000, no_progress)
     assert list(tmp_path.iterdir()) == []
-    (tmp_path / "left.part").write_bytes(b"x")
-    assert sweep_spool(tmp_path) == 1 and list(tmp_path.iterdir()) == []
+    left, busy = tmp_path / "left.part", tmp_path / "busy.part"
+    left.write_bytes(b"x")
+    busy.write_bytes(b"y")  # another node's upload in progress (a shared files directory)
+    an_hour_ago = time.time() - SPOOL_STALE - 1
+    os.utime(left, (an_hour_ago, an_hour_ago))
+    assert sweep_spool(tmp_path) == 1 and list(tmp_path.iterdir()) == [busy]
 
 
 def form(parts: list[tuple[str, str | None, str, bytes]], boundary: str = "b0undary") -> bytes:
@@ -98,3 +104,57 @@ async def test_bad_multipart_bodies_are_refused(tmp_path: Path, body: bytes, err
         async with SpoolFile(tmp_path) as spool:
             await receive_multipart(chunks_of(body, 100), b"b0undary", spool, 4000, no_progress)
     assert list(tmp_path.iterdir()) == []
+
+
+class Uploads:
+    """Which stored files uploads use, and a way to upload the same bytes again."""
+
+    def __init__(self, tmp_path: Path, store: LocalFileStore) -> None:
+        self.tmp_path, self.store = tmp_path, store
+        self.used: set[str] = set()
+
+    async def upload(self, data: bytes) -> str:
+        """Record an upload of ``data`` (its key is in use from now on), then store its bytes."""
+        spool, digest = await spooled(self.tmp_path, data)
+        self.used.add(LocalFileStore.key_for(digest, "blobs"))
+        return await self.store.put(spool.path, sha256=digest, area="blobs")
+
+    async def in_use(self, key: str) -> bool:
+        return key in self.used
+
+
+async def test_collect_deletes_a_file_only_when_no_upload_uses_it(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path / "files")
+    uploads = Uploads(tmp_path, store)
+    key = await uploads.upload(b"kept")
+    assert await store.collect(key, uploads.in_use) is False and await store.exists(key)
+    uploads.used.clear()
+    assert await store.collect(key, uploads.in_use) is True and not await store.exists(key)
+    assert await store.collect(key, uploads.in_use) is False  # already gone
+    assert list((tmp_path / "files" / "trash").iterdir()) == []
+
+
+async def test_collect_never_loses_the_bytes_of_an_upload_made_meanwhile(tmp_path: Path) -> None:
+    """The same bytes are uploaded again at the worst moments of a collect."""
+    store = LocalFileStore(tmp_path / "files")
+    uploads = Uploads(tmp_path, store)
+    data = b"the same file, uploaded twice"
+    key = await uploads.upload(data)
+    uploads.used.clear()
+
+    async def answer_then_upload(asked: str) -> bool:  # recorded just after the question
+        answer = await uploads.in_use(asked)
+        await uploads.upload(data)
+        return answer
+
+    await store.collect(key, answer_then_upload)
+    assert await store.exists(key)
+    uploads.used.clear()
+
+    async def upload_then_answer(asked: str) -> bool:  # stored between the move and the question
+        await uploads.upload(data)
+        return await uploads.in_use(asked)
+
+    assert await store.collect(key, upload_then_answer) is False
+    assert await store.exists(key)
+    assert list((tmp_path / "files" / "trash").iterdir()) == []

@@ -154,7 +154,12 @@ async def test_healthz(http, endpoints):
     with trio.fail_after(TIMEOUT):
         response = await http.get("/healthz")
         assert response.status_code == 200
-        assert response.json() == {"status": "ok", "storage": "sqlite", "connections": 0}
+        assert response.json() == {
+            "status": "ok",
+            "storage": "sqlite",
+            "connections": 0,
+            "bus": {"backend": "memory", "connected": True},
+        }
         assert endpoints.http_port > 0 and endpoints.http_url.endswith(f":{endpoints.http_port}")
 
 

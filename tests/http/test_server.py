@@ -17,7 +17,7 @@ async def test_reports_the_bound_port_and_stops_when_cancelled(app):
             assert port > 0
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                 response = await client.get("/healthz")
-                assert response.json() == {"status": "ok", "storage": "sqlite", "connections": 0}
+                assert response.json()["connections"] == 0 and response.json()["storage"] == "sqlite"
             nursery.cancel_scope.cancel()
         with pytest.raises(OSError):
             await trio.open_tcp_stream("127.0.0.1", port)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import trio
 
-from qandu.client import ApiError
+from qandu.client import ApiError, new_id
 from qandu.domain import User
+from qandu.gateway import protocol as p
 from qandu.teamwork.service import mentioned
 
 TIMEOUT = 20
@@ -177,3 +178,48 @@ async def test_replies_form_a_thread(desk):
             with pytest.raises(ApiError) as error:
                 await ann.api.request("GET", "/api/messages/nope/thread")
             assert error.value.status == 404
+
+
+async def test_editing_a_note_notifies_only_the_agents_it_newly_mentions(desk, frames):
+    with trio.fail_after(TIMEOUT):
+        async with desk() as d:
+            ann = await d.customer(name="Ann")
+            smith = await d.agent("smith@example.com", "Jo Smith")
+            lee = await d.agent("lee@example.com", "Kim Lee")
+            park = await d.agent("park@example.com", "Sam Park")
+            cid = ann.conversation_id
+            await smith.api.request("POST", f"/api/conversations/{cid}/join")
+            note = await smith.send_text("@Kim Lee can you check?", conversation_id=cid, private=True)
+            first = (await lee.gateway.next_frame("mention"))["notification"]
+            assert first["messageId"] == note["id"]
+
+            # over the gateway, as the console edits: Sam is new, Kim was notified already
+            edit = p.EditMessage(message_id=note["id"], text="@Kim Lee can you check? cc @park", ref=new_id())
+            edited = await smith.gateway.request(edit)
+            assert edited["message"]["content"]["text"].endswith("cc @park")
+            mention = (await park.gateway.next_frame("mention"))["notification"]
+            assert (mention["conversationId"], mention["messageId"]) == (cid, note["id"])
+            assert mention["actorId"] == smith.user["id"]
+            assert mention["data"]["excerpt"] == "@Kim Lee can you check? cc @park"
+
+            # over HTTP; mentioning both again (and the author) notifies nobody
+            await smith.api.request(
+                "PATCH", f"/api/messages/{note['id']}", json={"text": "@park @Kim Lee @smith: done?"}
+            )
+            assert await frames(lee, "mention", 0.5) == []
+            assert await frames(park, "mention", 0.1) == []
+            assert await frames(smith, "mention", 0.1) == []
+            for agent, expected in ((lee, [first["id"]]), (park, [mention["id"]]), (smith, [])):
+                listed = await agent.api.request("GET", "/api/notifications")
+                assert [n["id"] for n in listed["notifications"]] == expected
+            assert [e.data["agentId"] for e in d.events.named("note.mentioned")] == [
+                lee.user["id"],
+                park.user["id"],
+            ]
+
+            # a public message edited to mention someone is not a note: no notification
+            public = await smith.send_text("Hello Ann", conversation_id=cid)
+            await smith.api.request("PATCH", f"/api/messages/{public['id']}", json={"text": "Hi @Sam Park"})
+            assert await frames(park, "mention", 0.5) == []
+            listed = await park.api.request("GET", "/api/notifications")
+            assert [n["id"] for n in listed["notifications"]] == [mention["id"]]

@@ -70,7 +70,7 @@ async def test_bad_tags_and_customers_are_refused(desk):
                 await smith.api.request(
                     "POST", f"/api/conversations/{cid}/tags", json={"tags": ["ok", "no way!"]}
                 )
-            assert (error.value.status, error.value.field) == (422, "tags[1]")
+            assert (error.value.status, error.value.field) == (422, "tags.1")
             with pytest.raises(ApiError) as error:
                 await smith.api.request("POST", f"/api/conversations/{cid}/tags", json={"tags": []})
             assert (error.value.status, error.value.field) == (422, "tags")

@@ -277,3 +277,113 @@ async def test_small_talk_needs_less_confidence_than_other_intents(tmp_path, aut
             unsure = await bot_says(customer, "my invoice")
     assert hello["content"]["text"] in variants("greeting")
     assert meta(unsure)["source"] != "template"  # billing at 0.29 is not trusted
+
+
+async def test_cancel_order_asks_for_each_slot_then_confirmation_then_cancels(tmp_path, autoreply_app):
+    script = {
+        "I want to cancel my order": nlu("cancel_order"),
+        "it's NL-52190": nlu("cancel_order", 0.5, entities={"ORDER_NUMBER": "NL-52190"}),
+        "kai.wolff@example.com": nlu(None, entities={"EMAIL": "kai.wolff@example.com"}),
+        "yes please": nlu("thanks", 0.3),
+    }
+    app = autoreply_app(tmp_path, script)
+    async with running(app) as server, ChatClient.initialize(server.http_url) as customer:
+        with trio.fail_after(10):
+            ask_number = await bot_says(customer, "I want to cancel my order")
+            ask_email = await bot_says(customer, "it's NL-52190")
+            confirm = await bot_says(customer, "kai.wolff@example.com")
+            done = await bot_says(customer, "yes please")
+            status = await bot_says(customer, "/order NL-52190 kai.wolff@example.com")
+    assert ask_number["content"]["text"] in variants("cancel_order.missing_slot")
+    assert ask_email["content"]["text"] in variants("cancel_order.verify_email", order_number="NL-52190")
+    assert confirm["content"]["text"] in variants(
+        "cancel_order.confirm",
+        order_number="NL-52190",
+        items="Bluetooth speaker Fjord, black",
+        total="59.90 EUR",
+    )
+    assert meta(confirm)["state"]["pending"] == {
+        "action": "cancel_order",
+        "arg": "confirm",
+        "args": {"order_number": "NL-52190", "email": "kai.wolff@example.com"},
+        "asks": 1,
+    }
+    assert done["content"]["text"] in variants("cancel_order.cancelled", order_number="NL-52190")
+    assert meta(done)["action"]["data"] == {"found": True, "status": "cancelled", "cancelled": True}
+    assert "confirm" not in meta(done)["state"]["slots"]  # an answer is never remembered as a slot
+    assert meta(status)["action"]["data"]["status"] == "cancelled"
+
+
+async def test_cancel_order_in_german_kept_when_the_customer_says_no(tmp_path, autoreply_app):
+    app = autoreply_app(tmp_path)  # no NLU: the slash command and patterns
+    async with running(app) as server, ChatClient.initialize(server.http_url, locale="de-DE") as customer:
+        with trio.fail_after(10):
+            confirm = await bot_says(customer, "/cancel NL-51734 tom.becker@example.com")
+            kept = await bot_says(customer, "Nein, doch nicht")
+            again = await bot_says(customer, "/cancel NL-51734 tom.becker@example.com")
+    assert confirm["content"]["text"] in variants(
+        "cancel_order.confirm",
+        "de",
+        order_number="NL-51734",
+        items="Heißluftfritteuse XL 5,5 l",
+        total="119,00 €",
+    )
+    assert kept["content"]["text"] in variants("cancel_order.kept", "de", order_number="NL-51734")
+    assert meta(kept)["action"]["data"]["status"] == "processing"
+    assert again["content"]["text"] == confirm["content"]["text"]  # still there, still cancellable
+
+
+async def test_an_order_is_only_cancelled_while_its_status_allows_it(tmp_path, autoreply_app):
+    app = autoreply_app(tmp_path)
+    async with running(app) as server:
+        async with ChatClient.initialize(server.http_url) as customer:
+            with trio.fail_after(10):
+                shipped = await bot_says(customer, "/cancel NL-48213 jana.weber@example.com")
+                cancelled = await bot_says(customer, "/cancel NL-49001 eva.lindqvist@example.se")
+                unknown = await bot_says(customer, "/cancel NL-11111")
+        assert shipped["content"]["text"].startswith("Order NL-48213 can't be cancelled any more: ")
+        assert "00340434161094213870" in shipped["content"]["text"]  # the status text: shipped with DHL
+        assert meta(shipped)["action"]["data"] == {"found": True, "status": "shipped", "cancelled": False}
+        assert "pending" not in meta(shipped)["state"]  # nothing to confirm
+        assert cancelled["content"]["text"] in variants(
+            "cancel_order.already_cancelled", order_number="NL-49001"
+        )
+        assert unknown["content"]["text"] in variants("cancel_order.not_found", order_number="NL-11111")
+        assert meta(unknown)["state"]["pending"]["arg"] == "order_number"  # asks again
+        async with ChatClient.initialize(server.http_url) as customer:
+            with trio.fail_after(10):
+                partly = await bot_says(customer, "/cancel NL-50344 r.hartmann@example.de")
+                await wait_for_status(customer, "pending")
+            reason = await handoff_reason(app, customer)
+        assert partly["content"]["text"] in variants(
+            "cancel_order.partially_shipped", order_number="NL-50344"
+        )
+        assert reason == "action cancel_order"
+
+
+async def test_a_yes_only_confirms_the_question_it_answers(tmp_path, autoreply_app):
+    app = autoreply_app(tmp_path)  # without NLU every pattern is tried on every message
+    async with running(app) as server, ChatClient.initialize(server.http_url) as customer:
+        with trio.fail_after(10):
+            await bot_says(customer, "yes, I have a question about shipping to Austria")
+            confirm = await bot_says(customer, "/cancel NL-52190 kai.wolff@example.com yes")
+            moved_on = await bot_says(customer, "How much is shipping within Germany?")
+            asked_again = await bot_says(customer, "/cancel NL-52190 kai.wolff@example.com")
+    assert meta(confirm)["state"]["pending"]["arg"] == "confirm"  # neither the earlier yes nor a word
+    assert meta(moved_on)["source"] == "knowledge" and "pending" not in meta(moved_on)["state"]
+    assert meta(asked_again)["state"]["pending"]["arg"] == "confirm"
+    assert meta(asked_again)["action"]["data"]["status"] == "received"
+
+
+async def test_the_intent_decides_which_article_answers_an_ambiguous_question(tmp_path, autoreply_app):
+    app = autoreply_app(tmp_path, {"Is it free?": nlu("return_item", 0.9)})
+    async with running(app) as server, ChatClient.initialize(server.http_url) as customer:
+        with trio.fail_after(10):
+            returns = await bot_says(customer, "Is it free?")
+    assert meta(returns)["source"] == "knowledge"
+    assert meta(returns)["references"] == ["returns#30-day-return-policy"]
+    app = autoreply_app(tmp_path / "other", {"Is it free?": nlu("shipping_info", 0.9)})
+    async with running(app) as server, ChatClient.initialize(server.http_url) as customer:
+        with trio.fail_after(10):
+            shipping = await bot_says(customer, "Is it free?")
+    assert meta(shipping)["references"] == ["shipping#free-shipping-threshold"]

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qandu.errors import ConfigError
 from qandu.testing import DEMO_BOT
 from qandu_autoreply.knowledge import KnowledgeIndex, build_indexes, load_passages, split_article
 
@@ -93,3 +94,55 @@ def test_any_text_gives_ranked_hits_with_confidence_in_range(text):
 
 def test_an_empty_knowledge_base_answers_nothing():
     assert KnowledgeIndex([], "en").search("shipping", 3) == []
+
+
+def test_front_matter_tags_an_articles_passages_with_intents(tmp_path):
+    article = tmp_path / "refunds.md"
+    article.write_text(
+        "---\nintents: [refund, billing]\n---\n# Refunds\n\n## Timing\nThree days.\n", encoding="utf-8"
+    )
+    [passage] = split_article(article, "en")
+    assert (passage.id, passage.title, passage.text, passage.intents) == (
+        "refunds#timing",
+        "Refunds",
+        "Three days.",
+        ("refund", "billing"),
+    )
+    bad = tmp_path / "bad.md"
+    bad.write_text("---\nintents: refund\n---\n# Bad\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="list of intent names"):
+        split_article(bad, "en")
+
+
+def test_every_demo_article_but_the_general_ones_names_its_intents():
+    untagged = {p.article for index in INDEXES.values() for p in index.passages if not p.intents}
+    assert untagged == {"contact-and-hours", "price-match"}
+
+
+@pytest.mark.parametrize(
+    ("question", "intent", "article"),
+    [
+        ("Is it free?", "return_item", "returns"),
+        ("Is it free?", "shipping_info", "shipping"),
+        ("What does it cost?", "shipping_info", "shipping"),
+        ("What does it cost?", "refund", "refunds"),
+        ("How long does it take?", "cancel_order", "cancellations-and-changes"),
+    ],
+)
+def test_a_confident_intent_picks_its_article_for_an_ambiguous_question(question, intent, article):
+    index = INDEXES["en"]
+    plain = index.search(question, 3)
+    boosted = index.search(question, 3, boost={intent: 0.9})
+    assert boosted[0].passage.article == article
+    assert intent in boosted[0].passage.intents
+    everything = {hit.passage.id: hit.confidence for hit in index.search(question, len(index.passages))}
+    assert all(hit.confidence == everything[hit.passage.id] for hit in boosted)  # retrieval's own
+    assert index.search(question, 3, boost={"no_such_intent": 0.9}) == plain
+
+
+def test_without_an_ambiguity_the_intent_changes_nothing():
+    index = INDEXES["en"]
+    question = "How long will it take until I get my money?"
+    assert [h.passage.id for h in index.search(question, 1, boost={"shipping_info": 0.9})] == [
+        "refunds#when-you-get-your-money-back"
+    ]

@@ -79,3 +79,43 @@ async def test_nlu_language_entities_and_intent_drive_the_reply(app):
         "asks": 1,
     }
     assert meta(found)["action"]["data"]["tracking"] == "00340434161094213870"
+
+
+async def test_cancelling_an_order_is_a_dialogue_in_the_customers_language(app):
+    async with running(app) as server:
+        with trio.fail_after(90):
+            await app.pm.get_plugin("nlu").wait_trained()  # intents need the trained models
+        async with ChatClient.initialize(server.http_url) as customer:
+            with trio.fail_after(30):
+                ask = await bot_says(customer, "Hi, I'd like to cancel my order please")
+                verify = await bot_says(customer, "NL-51734")
+                confirm = await bot_says(customer, "tom.becker@example.com")
+                done = await bot_says(customer, "yes, go ahead")
+        assert meta(ask)["intent"]["name"] == "cancel_order"
+        assert meta(ask)["state"]["pending"]["arg"] == "order_number"
+        assert meta(verify)["state"]["pending"]["arg"] == "email"
+        assert meta(confirm)["state"]["pending"] == {
+            "action": "cancel_order",
+            "arg": "confirm",
+            "args": {"order_number": "NL-51734", "email": "tom.becker@example.com"},
+            "asks": 1,
+        }
+        assert "Air fryer XL 5.5 l" in confirm["content"]["text"]
+        assert meta(done)["action"] == {
+            "name": "cancel_order",
+            "data": {"found": True, "status": "cancelled", "cancelled": True},
+        }
+        async with ChatClient.initialize(server.http_url, locale="de-DE") as customer:
+            with trio.fail_after(30):
+                ask = await bot_says(customer, "Ich möchte meine Bestellung stornieren")
+                verify = await bot_says(customer, "Die Nummer ist 52190")  # bare: it answers the question
+                confirm = await bot_says(customer, "kai.wolff@example.com")
+                kept = await bot_says(customer, "Nein, lieber nicht")
+        assert meta(ask)["language"] == "de" and meta(ask)["intent"]["name"] == "cancel_order"
+        assert meta(verify)["state"]["pending"]["args"] == {"order_number": "NL-52190"}
+        assert (
+            "Bluetooth-Lautsprecher Fjord" in confirm["content"]["text"]
+            and "59,90 €" in confirm["content"]["text"]
+        )
+        assert meta(kept)["language"] == "de" and meta(kept)["action"]["data"]["status"] == "received"
+        assert "storniere nichts" in kept["content"]["text"]

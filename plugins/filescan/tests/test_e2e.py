@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
@@ -13,7 +15,7 @@ from qandu.client import ApiError, ChatClient, collect, new_id
 from qandu.files import testing as samples
 from qandu.gateway import protocol as p
 from qandu.plugins import build_config, entry_points
-from qandu.testing import add_agent, make_app, running
+from qandu.testing import add_agent, make_app, running, until
 from qandu_filescan import FileScan, FileScanConfig, RolePolicy
 
 TIMEOUT = 20
@@ -31,7 +33,8 @@ class Events:
 @asynccontextmanager
 async def chat(tmp_path, config: FileScanConfig, **sections):
     events = Events()
-    app = make_app(tmp_path, plugins={"filescan": FileScan(config), "events": events}, **sections)
+    plugin = FileScan(config)
+    app = make_app(tmp_path, plugins={"filescan": plugin, "events": events}, **sections)
     async with running(app) as endpoints, ChatClient.initialize(endpoints.http_url, name="Ada") as ada:
         cid = ada.conversation_id
         await add_agent(app, "ann@example.com", name="Ann")
@@ -40,7 +43,7 @@ async def chat(tmp_path, config: FileScanConfig, **sections):
         ) as ann:
             await ann.api.request("POST", f"/api/conversations/{cid}/join")
             await ann.gateway.request(p.Subscribe(conversation_id=cid, ref=new_id()))
-            yield SimpleNamespace(app=app, ada=ada, ann=ann, events=events)
+            yield SimpleNamespace(app=app, ada=ada, ann=ann, events=events, plugin=plugin)
 
 
 async def rejected(ada, name, data, content_type):
@@ -129,6 +132,21 @@ async def test_clamav_is_used_when_a_socket_is_configured(tmp_path, fake_clamd):
             assert upload["status"] == "clean" and received == [samples.EICAR, samples.pdf()]
 
 
+async def test_uploads_are_scanned_by_a_real_clamd_over_tcp(tmp_path, clamd):
+    config = FileScanConfig(builtin_rules=False, clamd_socket=clamd.tcp)
+    async with chat(tmp_path, config) as s:
+        with trio.fail_after(TIMEOUT):
+            message = await rejected(s.ada, "eicar.txt", samples.EICAR, "text/plain")
+            assert message == f"file rejected: ClamAV found {clamd.eicar} (clamav: {clamd.eicar})"
+            upload = await upload_pdf(s.ada)
+            assert upload["status"] == "clean"
+            (stored,) = await s.app.files.list_uploads(
+                status="clean", conversation_id=s.ada.conversation_id, before=None, limit=5
+            )
+            (verdict,) = [v for v in stored.verdicts if v.scanner == "filescan"]
+            assert verdict.details == {"engines": ["policy", "clamav"]}
+
+
 async def test_an_unreachable_clamav_fails_closed_unless_told_otherwise(tmp_path):
     missing = str(tmp_path / "no-clamd.sock")
     async with chat(tmp_path / "a", FileScanConfig(clamd_socket=missing)) as s:
@@ -141,6 +159,82 @@ async def test_an_unreachable_clamav_fails_closed_unless_told_otherwise(tmp_path
                 s.ada.conversation_id, "a.pdf", samples.pdf(), content_type="application/pdf"
             )
             assert upload["status"] == "clean"
+
+
+async def upload_pdf(ada):
+    return await ada.api.upload(ada.conversation_id, "a.pdf", samples.pdf(), content_type="application/pdf")
+
+
+async def stopped_worker(plugin: FileScan) -> int:
+    """Stop the (only, idle) scan worker with SIGSTOP, so that it hangs; return its pid."""
+    (worker,) = plugin.yara.pool.live
+    os.kill(worker.pid, signal.SIGSTOP)
+    return worker.pid
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("scan_failure", ["reject", "accept"])
+async def test_a_hanging_scanner_is_killed_at_the_scan_timeout(tmp_path, scan_failure):
+    files = {"scan_timeout": 3.0, "scan_failure": scan_failure}
+    async with chat(tmp_path, FileScanConfig(yara_timeout=600, workers=1), files=files) as s:
+        with trio.fail_after(TIMEOUT):
+            await upload_pdf(s.ada)
+            pid = await stopped_worker(s.plugin)
+            if scan_failure == "reject":
+                message = await rejected(s.ada, "a.pdf", samples.pdf(), "application/pdf")
+                assert message == "file rejected: scanner failed or timed out"
+            else:
+                assert (await upload_pdf(s.ada))["status"] == "clean"
+            assert gone(pid) and not s.plugin.yara.pool.live
+            uploads = await s.app.files.list_uploads(
+                status=None, conversation_id=s.ada.conversation_id, before=None, limit=9
+            )
+            failed = "scanner failed or timed out"
+            (timed_out,) = [u for u in uploads if any(v.reason == failed for v in u.verdicts)]
+            assert timed_out.status == ("quarantined" if scan_failure == "reject" else "clean")
+            # a new worker takes over
+            assert "eicar_test_file" in await rejected(s.ada, "eicar.txt", samples.EICAR, "text/plain")
+
+
+@pytest.mark.parametrize("on_error", ["reject", "accept"])
+async def test_a_crashing_scanner_fails_the_scan_as_configured(tmp_path, on_error):
+    async with chat(tmp_path, FileScanConfig(on_error=on_error, workers=1)) as s:
+        with trio.fail_after(TIMEOUT):
+            await upload_pdf(s.ada)
+            pid = await stopped_worker(s.plugin)
+            outcome = []
+
+            async def send() -> None:
+                if on_error == "reject":
+                    outcome.append(await rejected(s.ada, "a.pdf", samples.pdf(), "application/pdf"))
+                else:
+                    outcome.append((await upload_pdf(s.ada))["status"])
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+
+                async def scanning() -> bool:
+                    return s.plugin.yara.pool.busy > 0
+
+                await until(scanning)
+                os.kill(pid, signal.SIGSEGV)
+                os.kill(pid, signal.SIGCONT)
+            if on_error == "reject":
+                assert outcome == [
+                    "file rejected: the file could not be scanned"
+                    " (YARA scan failed: the scan worker crashed (SIGSEGV))"
+                ]
+            else:
+                assert outcome == ["clean"]
+            assert gone(pid)
+            assert "eicar_test_file" in await rejected(s.ada, "eicar.txt", samples.EICAR, "text/plain")
 
 
 def test_the_plugin_is_installed_under_its_entry_point():

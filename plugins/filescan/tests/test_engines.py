@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,20 @@ def scanner(rules_dir: Path | None = None, builtin: bool = True) -> YaraScanner:
     return YaraScanner(rule_files(builtin, rules_dir), timeout=10)
 
 
+@pytest.fixture
+async def make_scanner() -> AsyncIterator[Callable[..., YaraScanner]]:
+    """:func:`scanner`, with its worker processes stopped after the test."""
+    made: list[YaraScanner] = []
+
+    def make(rules_dir: Path | None = None, builtin: bool = True) -> YaraScanner:
+        made.append(scanner(rules_dir, builtin))
+        return made[-1]
+
+    yield make
+    for each in made:
+        await each.aclose()
+
+
 async def scan(yara: YaraScanner, tmp_path: Path, data: bytes, name: str, mime: str = "") -> list[str]:
     path = tmp_path / "upload.part"
     path.write_bytes(data)
@@ -22,8 +37,8 @@ async def scan(yara: YaraScanner, tmp_path: Path, data: bytes, name: str, mime: 
     return [m.rule for m in await yara.scan(path, filename=name, extension=ext, mime_type=mime)]
 
 
-async def test_builtin_rules_find_eicar_and_disguised_programs(tmp_path: Path) -> None:
-    yara = scanner()
+async def test_builtin_rules_find_eicar_and_disguised_programs(tmp_path: Path, make_scanner) -> None:
+    yara = make_scanner()
     assert await scan(yara, tmp_path, samples.EICAR, "eicar.txt") == ["eicar_test_file"]
     assert await scan(yara, tmp_path, samples.EICAR + b"\r\n", "eicar.com") == ["eicar_test_file"]
     assert await scan(yara, tmp_path, samples.windows_executable(), "invoice.pdf") == ["disguised_executable"]
@@ -35,7 +50,7 @@ async def test_builtin_rules_find_eicar_and_disguised_programs(tmp_path: Path) -
     assert await scan(yara, tmp_path, b"talking about " + samples.EICAR, "mail.txt") == []
 
 
-async def test_operator_rules_are_added_and_see_the_externals(tmp_path: Path) -> None:
+async def test_operator_rules_are_added_and_see_the_externals(tmp_path: Path, make_scanner) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "secrets.yar").write_text(
@@ -43,13 +58,13 @@ async def test_operator_rules_are_added_and_see_the_externals(tmp_path: Path) ->
         'strings: $k = "-----BEGIN RSA PRIVATE KEY-----" condition: $k }\n'
         'rule no_iso { condition: extension == "iso" }\n'
     )
-    yara = scanner(rules)
+    yara = make_scanner(rules)
     assert sorted(yara.files) == ["builtin.eicar", "builtin.executables", "local.secrets"]
     assert await scan(yara, tmp_path, b"x\n-----BEGIN RSA PRIVATE KEY-----\n", "id_rsa.txt") == [
         "private_key"
     ]
     assert await scan(yara, tmp_path, b"\0" * 64, "disk.iso") == ["no_iso"]
-    only_local = scanner(rules, builtin=False)
+    only_local = make_scanner(rules, builtin=False)
     assert await scan(only_local, tmp_path, samples.EICAR, "eicar.txt") == []
 
 

@@ -42,3 +42,13 @@ def test_state_survives_odd_contexts():
     assert State.from_context({"nlu": "garbage"}) == State()
     state = State.from_context({"nlu": {"slots": {"email": "x@y.de"}, "intent": OPEN, "language": "de"}})
     assert State.from_context({"nlu": state.to_json()}) == state
+
+
+def test_the_state_remembers_what_came_before_its_last_message():
+    before = State({"email": "x@y.de"}, OPEN, "de")
+    state = before.after(7, {"email": "x@y.de", "order_number": "NL-48213"}, OPEN, "de")
+    assert State.from_context({"nlu": state.to_json()}) == state
+    assert state.base_for(8) == (state, True)  # a new message builds on it
+    assert state.base_for(7) == (before, True)  # the last one again (edited): from before it
+    assert state.base_for(5) == (state, False)  # an older one: the state is not replaced
+    assert State().base_for(3) == (State(), True)

@@ -154,3 +154,40 @@ async def test_agent_messages_are_not_analysed(tmp_path, nlu_config):
                     await trio.sleep(0.02)
                 assert await app.store.get_annotations(reply["id"]) is None
                 assert (await app.store.get_conversation(cid)).context["nlu"]["slots"] == {}
+
+
+async def test_an_edited_message_is_analysed_again_and_staff_get_the_new_annotations(tmp_path, nlu_config):
+    nlu = Nlu(nlu_config)
+    app = make_app(tmp_path, plugins={"nlu": nlu})
+    async with running(app) as server:
+        with trio.fail_after(60):
+            await nlu.wait_ready("support")
+            await add_agent(app, "ann@example.com", name="Ann")
+            async with (
+                ChatClient.initialize(server.http_url, name="Cleo", locale="en-GB") as customer,
+                ChatClient.login(server.http_url, server.ws_url, "ann@example.com", "secret-pass") as agent,
+            ):
+                cid = customer.conversation_id
+                await agent.gateway.request(p.Subscribe(conversation_id=cid, ref="s1"))
+                sent = await customer.send_text("where is my order 48213?")
+                first = (await annotated(agent, sent["id"]))["annotations"]
+                assert first["context"] == {"order_number": "NL-48213"}
+
+                await customer.gateway.request(
+                    p.EditMessage(message_id=sent["id"], text="where is my order 48231? I mistyped", ref="e1")
+                )
+                updated = await agent.gateway.next_frame("message.updated")
+                assert updated["message"]["content"]["text"].startswith("where is my order 48231?")
+                frame = await annotated(agent, sent["id"])  # the same message, analysed again
+                again = frame["annotations"]
+                assert frame["seq"] == sent["seq"]
+                assert [e["value"] for e in again["entities"] if e["label"] == "ORDER_NUMBER"] == ["NL-48231"]
+                assert again["context"] == {"order_number": "NL-48231"}  # corrected, not added
+                assert again["intent"]["name"] == "order_status"
+                assert await app.store.get_annotations(sent["id"]) == again
+                remembered = (await app.store.get_conversation(cid)).context["nlu"]
+                assert (
+                    remembered["slots"] == {"order_number": "NL-48231"} and remembered["seq"] == sent["seq"]
+                )
+                staff = {m["id"]: m for m in (await agent.history(cid))["messages"]}
+                assert staff[sent["id"]]["annotations"] == again

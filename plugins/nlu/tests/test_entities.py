@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qandu.testing import DEMO_BOT, REPO
-from qandu_nlu.entities import LABELS, BuiltinEntities
+from qandu_nlu.entities import LABELS, BuiltinEntities, Entity
 
 TODAY = dt.date(2026, 12, 1)
 builtins = BuiltinEntities()
@@ -66,7 +66,8 @@ def test_plain_numbers_are_not_entities(text):
 
 def test_the_order_number_format_is_configurable():
     shop = BuiltinEntities(order_pattern=r"(?:ORD-)?(\d{8})", order_format="ORD-{}")
-    assert found("it's 12345678", shop) == [("ORDER_NUMBER", "12345678", "ORD-12345678")]
+    assert found("order 12345678", shop) == [("ORDER_NUMBER", "12345678", "ORD-12345678")]
+    assert found("it's ord-12345678", shop) == [("ORDER_NUMBER", "ord-12345678", "ORD-12345678")]
     assert found("order 48213", shop) == []
 
 
@@ -104,3 +105,77 @@ def test_products_come_from_the_bots_data(demo_models):
 def test_products_from_the_bots_pattern_file(demo_models):
     _, entities = demo_models["de"].entities("Meine aroma 3000 tropft")
     assert [(e.label, e.text, e.value) for e in entities] == [("PRODUCT", "aroma 3000", "Aroma 3000")]
+
+
+# -- order numbers are contextual: a bare five-digit number may be a zip code or part of a phone number
+
+CITIES = st.sampled_from(["Hamburg", "Berlin", "München", "Köln", "Wien", "Leipzig"])
+FIVE_DIGITS = st.integers(10000, 99999).map(str)
+ZIP_SENTENCES = st.sampled_from(
+    [
+        "I live in {zip} {city}",
+        "my zip code is {zip}",
+        "Ich wohne in {zip} {city}, ist das ein Problem?",
+        "PLZ {zip}",
+        "please ship it to Hauptstraße 5, {zip} {city}",
+        "Lieferadresse: Bahnhofstraße 12a, {zip} {city}",
+        "do you deliver to {zip} {city}?",
+        "Meine Postleitzahl ist {zip}",
+        "my postcode {zip} is not accepted at checkout",
+    ]
+)
+PHONE_SENTENCES = st.sampled_from(
+    [
+        "call me at 0176 {a} {b}",
+        "my number is +49 40 {a}",
+        "Ruf mich unter 040 {a} an",
+        "Telefon: 030/{a}{b}",
+        "you can reach me on {a} {b} after 5",
+    ]
+)
+ORDER_SENTENCES = st.sampled_from(
+    [
+        "where is order {n}?",
+        "my order number is {n}",
+        "Bestellnummer {n}",
+        "Ist Bestellung Nr. {n} schon unterwegs?",
+        "it's #{n}",
+        "I want to cancel NL-{n}",
+        "nl{n} was never delivered",
+        "the order: {n}, placed last week",
+    ]
+)
+
+
+def labels(text: str, *, expect_order: bool = False) -> list[str]:
+    return [e.label for e in builtins.find(text, TODAY, expect_order=expect_order)]
+
+
+@given(ZIP_SENTENCES, FIVE_DIGITS, CITIES, st.booleans())
+def test_zip_codes_in_sentences_are_not_order_numbers(template, zip_code, city, expecting):
+    """Not even when the dialogue expects an order number, if the sentence says it is a zip code."""
+    text = template.format(zip=zip_code, city=city)
+    if expecting and not any(word in text.lower() for word in ("zip", "plz", "post", "straße")):
+        expecting = False  # "I live in 22041 Hamburg" as the answer to "what's your order number?" is one
+    assert "ORDER_NUMBER" not in labels(text, expect_order=expecting), text
+
+
+@given(PHONE_SENTENCES, FIVE_DIGITS, st.integers(100, 9999).map(str), st.booleans())
+def test_phone_numbers_are_not_order_numbers(template, a, b, expecting):
+    text = template.format(a=a, b=b)
+    assert "ORDER_NUMBER" not in labels(text, expect_order=expecting), text
+
+
+@given(ORDER_SENTENCES, FIVE_DIGITS)
+def test_an_order_number_after_a_cue_word_or_with_the_prefix_is_found(template, number):
+    text = template.format(n=number)
+    orders = [e for e in builtins.find(text, TODAY) if e.label == "ORDER_NUMBER"]
+    assert [e.value for e in orders] == [f"NL-{number}"], text
+
+
+@given(st.sampled_from(["{n}", "it's {n}", "sure, {n}", "Die Nummer ist {n}", "{n} I think"]), FIVE_DIGITS)
+def test_a_bare_number_answers_the_question_for_an_order_number(template, number):
+    text = template.format(n=number)
+    assert "ORDER_NUMBER" not in labels(text)  # out of the blue: could be anything
+    expected = [Entity("ORDER_NUMBER", text.index(number), text.index(number) + 5, number, f"NL-{number}")]
+    assert builtins.find(text, TODAY, expect_order=True) == expected

@@ -74,12 +74,73 @@ async def test_queue_order_is_priority_then_waiting_time_and_is_pushed_live(desk
                 return await desk.queue() == expected
 
             await wait_for(ordered)
-            frame = await desk.admin.gateway.next_frame("queue.updated")
-            while [c["id"] for c in frame["conversations"]] != expected:
-                frame = await desk.admin.gateway.next_frame("queue.updated")
-            assert frame["total"] == 4
-            queued_at = [c["queuedAt"] for c in frame["conversations"]]
+            # the admin's console was open from the start: the deltas alone rebuild the queue
+            live = await _queue_from_deltas(desk.admin.gateway, expected)
+            queued_at = [c["queuedAt"] for c in live]
             assert queued_at[1] < queued_at[2]
+
+
+async def test_queue_updated_frames_carry_only_what_changed(desk, wait_for):
+    with trio.fail_after(30):
+        async with desk() as desk:
+            calm = await desk.customer(name="Calm")
+            await calm.send_text("I need help with my invoice")
+            await wait_for(lambda: _queued(desk, calm.conversation_id))
+            other = await desk.customer(name="Other")
+            await other.send_text("Where is my parcel?")
+            await wait_for(lambda: _queued(desk, other.conversation_id))
+            cid = other.conversation_id
+            added = await _next_delta(desk.admin.gateway)
+            assert ([c["id"] for c in added["added"]], added["updated"], added["removed"]) == (
+                [calm.conversation_id],
+                [],
+                [],
+            )
+            added = await _next_delta(desk.admin.gateway)
+            assert [c["id"] for c in added["added"]] == [cid] and added["total"] == 2
+
+            await desk.admin.api.request(
+                "PUT", f"/api/conversations/{cid}/priority", json={"priority": "high", "reason": "VIP"}
+            )
+            updated = await _next_delta(desk.admin.gateway)
+            assert [(c["id"], c["priority"]) for c in updated["updated"]] == [(cid, "high")]
+            assert (updated["added"], updated["removed"], updated["total"]) == ([], [], 2)
+            assert await desk.queue() == [cid, calm.conversation_id]  # the snapshot, on demand
+
+            await desk.admin.api.request("POST", f"/api/conversations/{cid}/claim")
+            removed = await _next_delta(desk.admin.gateway)
+            assert (removed["added"], removed["updated"], removed["removed"], removed["total"]) == (
+                [],
+                [],
+                [cid],
+                1,
+            )
+            assert await desk.queue() == [calm.conversation_id]
+
+
+_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+async def _next_delta(gateway):
+    frame = await gateway.next_frame("queue.updated")
+    changed = len(frame["added"]) + len(frame["updated"]) + len(frame["removed"])
+    assert changed == 1, frame  # one conversation per change, whatever the queue's length
+    return frame
+
+
+async def _queue_from_deltas(gateway, expected):
+    """Apply ``queue.updated`` deltas from an empty queue until it is ``expected`` (ids, in order)."""
+    waiting = {}
+    while True:
+        frame = await _next_delta(gateway)
+        for conversation in frame["added"] + frame["updated"]:
+            waiting[conversation["id"]] = conversation
+        for conversation_id in frame["removed"]:
+            waiting.pop(conversation_id, None)
+        assert frame["total"] == len(waiting)
+        ordered = sorted(waiting.values(), key=lambda c: (_RANK[c["priority"]], c["queuedAt"], c["id"]))
+        if [c["id"] for c in ordered] == expected:
+            return ordered
 
 
 async def _queued(desk, cid):

@@ -2,6 +2,7 @@
 import { html, render, useState, useEffect, useReducer } from "../shared/ui.js";
 import { Desk, customerOf } from "./desk.js";
 import { ConversationView } from "./conversation.js";
+import { describe } from "./inbox.js";
 
 const LISTS = [["queue", "Queue"], ["mine", "Mine"], ["open", "Open"], ["resolved", "Resolved"]];
 
@@ -47,10 +48,14 @@ function Login({ desk }) {
 function Item({ desk, conversation, active }) {
   const customer = customerOf(conversation);
   const typing = desk.typingIn(conversation.id).length > 0;
+  const unread = desk.inbox.count(conversation.id);
+  const classes = ["item", active && "active", unread > 0 && "has-unread"].filter(Boolean).join(" ");
   return html`<li>
-    <button type="button" class=${active ? "item active" : "item"} aria-current=${active ? "true" : undefined}
+    <button type="button" class=${classes} aria-current=${active ? "true" : undefined}
       data-id=${conversation.id} onClick=${() => desk.open(conversation.id)}>
-      <span class="row1"><b>${customer.name}</b><span class="when">${ago(conversation.lastMessageAt)}</span></span>
+      <span class="row1"><b>${customer.name}</b>
+        ${unread > 0 && html`<span class="unread" data-unread=${unread}>${unread}<span class="sr"> unread</span></span>`}
+        <span class="when">${ago(conversation.lastMessageAt)}</span></span>
       <span class="row2">
         <span class=${`pill ${conversation.status}`}>${conversation.status}</span>
         ${conversation.priority !== "medium" && html`<span class=${`pill prio-${conversation.priority}`}>${conversation.priority}</span>`}
@@ -77,20 +82,43 @@ function Sidebar({ desk }) {
   </nav>`;
 }
 
+function Notifications({ desk }) {
+  const [open, setOpen] = useState(false);
+  const { inbox } = desk;
+  const count = inbox.unreadNotifications;
+  const go = (notification) => {
+    setOpen(false);
+    if (!notification.readAt) inbox.markRead([notification.id]);
+    if (notification.conversationId) desk.open(notification.conversationId);
+  };
+  return html`<div class="notifications" onKeyDown=${(e) => e.key === "Escape" && setOpen(false)}>
+    <button type="button" class="ghost bell" aria-expanded=${open} aria-controls="notification-list" onClick=${() => setOpen(!open)}>
+      Notifications${count > 0 && html` <span class="badge" data-count=${count}>${count}<span class="sr"> unread</span></span>`}</button>
+    ${open && html`<section id="notification-list" class="popover" aria-labelledby="notifications-title">
+      <div class="popover-head"><h2 id="notifications-title">Notifications</h2>
+        ${count > 0 && html`<button type="button" class="ghost small" onClick=${() => inbox.markRead()}>Mark all read</button>`}</div>
+      ${inbox.notifications.length === 0
+        ? html`<p class="empty">Nothing yet: @mentions in private notes and your reminders show up here.</p>`
+        : html`<ul>${inbox.notifications.map((n) => html`<li key=${n.id}>
+          <button type="button" class=${n.readAt ? "notification" : "notification new"} onClick=${() => go(n)}>
+            <span>${describe(n)}</span><time datetime=${n.createdAt}>${ago(n.createdAt)}</time></button></li>`)}</ul>`}
+    </section>`}
+  </div>`;
+}
+
 function Console({ desk }) {
   const [, redraw] = useReducer((n) => n + 1, 0);
   const [phase, setPhase] = useState("loading");
   useEffect(() => desk.subscribe(redraw), []);
   useEffect(() => {
     desk.restore().then((ok) => setPhase(ok ? "in" : "login")).catch(() => setPhase("login"));
-    desk.onAssigned = (conversation) => {
-      if (document.visibilityState !== "visible" && "Notification" in window && Notification.permission === "granted") {
-        try { new Notification("New conversation assigned", { body: customerOf(conversation).name, tag: conversation.id }); } catch (_) { /* ignore */ }
-      }
-    };
+    const visible = () => desk.visible();
+    document.addEventListener("visibilitychange", visible);
+    return () => document.removeEventListener("visibilitychange", visible);
   }, []);
   useEffect(() => {
-    document.title = desk.unread ? `(${desk.unread}) QanDu console` : "QanDu console";
+    const unread = desk.inbox.total;
+    document.title = unread ? `(${unread}) QanDu console` : "QanDu console";
   });
   if (phase === "loading") return html`<main class="login"><p>Loading…</p></main>`;
   if (!desk.me) return html`<${Login} desk=${desk} />`;
@@ -102,6 +130,7 @@ function Console({ desk }) {
       <nav aria-label="Pages"><a href="/dashboard">Dashboard</a></nav>
       ${"Notification" in window && Notification.permission === "default" && html`<button type="button" class="ghost" onClick=${enableNotifications}>Enable notifications</button>`}
       <span class="me">${desk.me.name}</span>
+      ${desk.has("GET /api/notifications") && html`<${Notifications} desk=${desk} />`}
       ${desk.availability && html`<label class="sr" for="availability">Your availability</label>
         <select id="availability" class=${`avail ${desk.availability}`} value=${desk.availability} onChange=${(e) => desk.setAvailability(e.target.value)}>
           <option value="online">Online</option><option value="away">Away</option><option value="offline">Offline</option>

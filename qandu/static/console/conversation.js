@@ -15,7 +15,7 @@ function Message({ desk, thread, message, onReply }) {
   const mine = message.sender.id === me;
   const reply = message.replyTo ? thread.byId.get(message.replyTo) : null;
   const reactions = [...Thread.reactionSummary(message, me)];
-  const annotation = desk.annotations.get(message.id);
+  const annotation = annotationOf(desk, message);
   const status = mine ? thread.statusOf(message, me) : null;
   const kind = message.private ? "note" : mine ? "mine" : message.sender.type;
   return html`<li class=${`msg ${kind}`} data-id=${message.id} data-seq=${message.seq}>
@@ -72,18 +72,66 @@ function Messages({ desk, thread, onReply }) {
   </div>`;
 }
 
+/** The NLU's findings for a message: from a live frame or stored in history; null if none. */
+function annotationOf(desk, message) {
+  return desk.annotations.get(message.id) || message.annotations || null;
+}
+
+/** The "/shortcut" being typed just before the caret, or null. */
+function shortcutAt(text, caret) {
+  const match = /(?:^|\s)\/([a-z0-9_-]*)$/.exec(text.slice(0, caret));
+  return match ? { query: match[1], start: caret - match[1].length - 1 } : null;
+}
+
 function Composer({ desk, cid, replyTo, setReplyTo }) {
   const [text, setText] = useState("");
   const [note, setNote] = useState(false);
   const [picker, setPicker] = useState(false);
+  const [caret, setCaret] = useState(0);
+  const [active, setActive] = useState(0);
+  const [dismissed, setDismissed] = useState(null);
+  const [, setCannedLoaded] = useState(false);
   const input = useRef();
   const suggestions = desk.suggestions.get(cid);
+  useEffect(() => {
+    if (desk.has("GET /api/canned-responses")) desk.cannedResponses().then(() => setCannedLoaded(true)).catch(() => {});
+  }, []);
+  const canned = desk.canned || []; // kept current by canned.updated and canned.deleted frames
+  const typed = shortcutAt(text, caret);
+  const matches = typed && typed.start !== dismissed
+    ? canned.filter((c) => c.shortcut.startsWith(typed.query.toLowerCase())).slice(0, 6) : [];
+  const choosing = matches.length > 0;
+  const chosen = Math.min(active, matches.length - 1);
+  const applyCanned = (found) => {
+    const before = text.slice(0, typed.start);
+    const after = text.slice(caret);
+    const next = before + found.text + after;
+    const at = before.length + found.text.length;
+    setText(next);
+    setCaret(at);
+    setActive(0);
+    requestAnimationFrame(() => { input.current.focus(); input.current.setSelectionRange(at, at); });
+  };
+  const keydown = (e) => {
+    if (choosing && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      e.preventDefault();
+      setActive((chosen + (e.key === "ArrowDown" ? 1 : matches.length - 1)) % matches.length);
+    } else if (choosing && (e.key === "Enter" || e.key === "Tab") && !e.shiftKey) {
+      e.preventDefault();
+      applyCanned(matches[chosen]);
+    } else if (choosing && e.key === "Escape") {
+      e.preventDefault();
+      setDismissed(typed.start);
+    } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing) submit(e);
+  };
   const submit = (event) => {
     event.preventDefault();
     if (!text.trim()) return;
     desk.send(cid, text.trim(), { isPrivate: note, replyTo: replyTo && replyTo.id });
     desk.stopTyping(cid);
     setText("");
+    setCaret(0);
+    setDismissed(null);
     setReplyTo(null);
   };
   const insert = (value) => {
@@ -104,14 +152,30 @@ function Composer({ desk, cid, replyTo, setReplyTo }) {
       <button type="button" role="radio" aria-checked=${note} class=${note ? "mode on" : "mode"} onClick=${() => setNote(true)}>Private note</button>
     </div>
     <label class="sr" for="reply-input">${note ? "Private note (only agents see it)" : "Reply to the customer"}</label>
+    ${choosing && html`<ul id="canned-matches" class="canned-matches" role="listbox" aria-label="Canned responses">
+      ${matches.map((c, i) => html`<li key=${c.id} id=${`canned-${c.id}`} role="option" aria-selected=${i === chosen}
+        onMouseDown=${(e) => e.preventDefault()} onClick=${() => applyCanned(c)}><b>/${c.shortcut}</b> ${c.text}</li>`)}
+    </ul>`}
     <textarea id="reply-input" ref=${input} rows="3" value=${text}
-      placeholder=${note ? "Private note — only agents see it" : "Reply to the customer… (Enter sends, Shift+Enter: new line)"}
-      onInput=${(e) => { setText(e.target.value); if (!note) desk.keystroke(cid); }}
-      onKeyDown=${(e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) submit(e); }}></textarea>
+      placeholder=${note ? "Private note — only agents see it" : "Reply to the customer… (Enter sends, Shift+Enter: new line, / for canned responses)"}
+      aria-autocomplete="list" aria-controls=${choosing ? "canned-matches" : undefined}
+      aria-activedescendant=${choosing ? `canned-${matches[chosen].id}` : undefined}
+      onInput=${(e) => {
+        const { value, selectionStart } = e.target;
+        setText(value);
+        setCaret(selectionStart);
+        setActive(0);
+        if (!shortcutAt(value, selectionStart)) setDismissed(null); // a new "/" opens the list again
+        if (!note) desk.keystroke(cid);
+      }}
+      onKeyUp=${(e) => ["ArrowLeft", "ArrowRight", "Home", "End"].includes(e.key) && setCaret(e.target.selectionStart)}
+      onClick=${(e) => setCaret(e.target.selectionStart)}
+      onKeyDown=${keydown}></textarea>
+    <p class="sr" aria-live="polite">${choosing ? `${matches.length} canned responses: arrow keys choose, Enter inserts` : ""}</p>
     ${picker && html`<div class="picker" role="group" aria-label="Emoji">${EMOJI.map(([emoji, name]) =>
       html`<button type="button" aria-label=${name} onClick=${() => insert(emoji)}>${emoji}</button>`)}</div>`}
     <div class="bar">
-      ${desk.has("GET /api/canned-responses") && html`<${Canned} desk=${desk} onPick=${insert} />`}
+      ${canned.length > 0 && html`<${Canned} items=${canned} onPick=${insert} />`}
       <button type="button" class="ghost" aria-label="Insert emoji" aria-expanded=${picker} onClick=${() => setPicker(!picker)}>😊</button>
       ${desk.has("POST /api/files") && html`<label class="ghost file-button">📎 Attach<input type="file" class="sr" multiple
         onChange=${(e) => { for (const f of e.target.files) desk.upload(cid, f, { isPrivate: note }); e.target.value = ""; }} /></label>`}
@@ -121,10 +185,7 @@ function Composer({ desk, cid, replyTo, setReplyTo }) {
   </form>`;
 }
 
-function Canned({ desk, onPick }) {
-  const [items, setItems] = useState(null);
-  useEffect(() => { desk.cannedResponses().then(setItems).catch(() => setItems([])); }, []);
-  if (!items || !items.length) return null;
+function Canned({ items, onPick }) {
   const pick = (event) => {
     const found = items.find((c) => c.id === event.target.value);
     event.target.value = "";
@@ -162,8 +223,8 @@ function Context({ desk, conversation, thread }) {
   const metadata = conversation.metadata || {};
   const context = metadata.context || {};
   const detail = desk.details.get(conversation.id) || {};
-  const lastCustomer = [...thread.messages].reverse().find((m) => m.sender.id === customer.id);
-  const annotation = lastCustomer && desk.annotations.get(lastCustomer.id);
+  const analysed = [...thread.messages].reverse().find((m) => m.sender.type === "user" && annotationOf(desk, m));
+  const annotation = analysed && annotationOf(desk, analysed);
   return html`<aside class="context" aria-label="Customer context">
     <section><h2>Customer</h2><dl>
       <${Field} name="Name" value=${customer.name} />
@@ -171,12 +232,7 @@ function Context({ desk, conversation, thread }) {
       <${Field} name="Language" value=${context.locale} />
       <${Field} name="Since" value=${customer.joinedAt && new Date(customer.joinedAt).toLocaleString()} />
     </dl></section>
-    ${annotation && html`<section><h2>Understanding</h2><dl>
-      <${Field} name="Intent" value=${annotation.intent && (annotation.intent.name || annotation.intent)} />
-      <${Field} name="Sentiment" value=${annotation.sentiment && (annotation.sentiment.label || annotation.sentiment)} />
-      <${Field} name="Language" value=${annotation.language} />
-      <${Field} name="Entities" value=${(annotation.entities || []).map((e) => `${e.label}: ${e.text}`).join(", ")} />
-    </dl></section>`}
+    ${annotation && html`<${Understanding} annotation=${annotation} message=${analysed} />`}
     <section><h2>Conversation</h2><dl>
       <${Field} name="Status" value=${conversation.status} />
       <${Field} name="Priority" value=${conversation.priority} />
@@ -188,10 +244,54 @@ function Context({ desk, conversation, thread }) {
       ${Object.entries(metadata.customFields || {}).map(([k, v]) => html`<${Field} name=${k} value=${v} />`)}
     </dl></section>
     ${desk.has("POST /api/conversations/{conversationId}/tags") && html`<${Tags} desk=${desk} conversation=${conversation} />`}
+    <${Earlier} desk=${desk} customer=${customer} current=${conversation.id} />
     ${(detail.statusHistory || []).length > 0 && html`<section><h2>History</h2><ol class="history">
       ${detail.statusHistory.map((h) => html`<li><b>${h.from} → ${h.to}</b>${h.reason ? ` (${h.reason})` : ""}<br /><time>${new Date(h.at).toLocaleString()}</time></li>`)}
     </ol></section>`}
   </aside>`;
+}
+
+const percent = (value) => `${Math.round(value * 100)} %`;
+
+/** What the NLU found in the customer's latest analysed message. */
+function Understanding({ annotation, message }) {
+  const { intent, sentiment, language, entities = [], context = {} } = annotation;
+  const slots = Object.entries(context);
+  return html`<section class="nlu" aria-labelledby="nlu-title"><h2 id="nlu-title">Understanding</h2>
+    <p class="about">Customer's message at <time datetime=${message.timestamp}>${timeOf(message.timestamp)}</time></p>
+    <dl>
+      <div class="field" data-nlu="intent"><dt>Intent</dt><dd>${intent
+        ? html`<b>${intent.name}</b> ${percent(intent.confidence)}${intent.carried ? " (kept from the question)" : ""}`
+        : html`<span class="muted">not recognised</span>`}</dd></div>
+      ${sentiment && html`<div class="field" data-nlu="sentiment"><dt>Sentiment</dt><dd>
+        <span class=${`mood ${sentiment.label}`}>${sentiment.label}</span> ${sentiment.score.toFixed(2)}</dd></div>`}
+      <${Field} name="Language" value=${language} />
+      ${entities.length > 0 && html`<div class="field" data-nlu="entities"><dt>Entities</dt><dd><ul class="entities">
+        ${entities.map((e) => html`<li><span class="pill">${e.label.toLowerCase().replace("_", " ")}</span> ${typeof e.value === "string" ? e.value : e.text}</li>`)}
+      </ul></dd></div>`}
+      ${slots.length > 0 && html`<div class="field" data-nlu="context"><dt>Known</dt><dd>${slots.map(([k, v]) => `${k.replace("_", " ")}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ")}</dd></div>`}
+    </dl></section>`;
+}
+
+/** The customer's other conversations (GET /api/customers/{id}/conversations), to open one. */
+function Earlier({ desk, customer, current }) {
+  const [items, setItems] = useState(undefined);
+  useEffect(() => {
+    let live = true;
+    desk.customerConversations(customer.id).then((found) => live && setItems(found)).catch(() => live && setItems(null));
+    return () => { live = false; };
+  }, [customer.id, current]);
+  if (items === null || !desk.has("GET /api/customers/{customerId}/conversations")) return null;
+  const others = (items || []).filter((c) => c.id !== current);
+  return html`<section class="earlier" aria-labelledby="earlier-title"><h2 id="earlier-title">Earlier conversations</h2>
+    ${items === undefined ? html`<p class="muted">Loading…</p>`
+      : others.length === 0 ? html`<p class="muted">None: this is their first conversation.</p>`
+      : html`<ul>${others.map((c) => html`<li key=${c.id}><button type="button" class="earlier-item" data-id=${c.id} onClick=${() => desk.open(c.id)}>
+        <span class="row1"><time datetime=${c.startedAt}>${new Date(c.startedAt).toLocaleDateString()}</time>
+          <span class=${`pill ${c.status}`}>${c.status}</span></span>
+        <span class="row2">${c.lastSeq} messages${(c.tags || []).length ? ` · ${c.tags.map((t) => `#${t}`).join(" ")}` : ""}</span>
+      </button></li>`)}</ul>`}
+  </section>`;
 }
 
 function Transfer({ desk, conversation }) {

@@ -4,9 +4,12 @@ import { Api, ApiError, features } from "../shared/api.js";
 import { Gateway, Disconnected } from "../shared/gateway.js";
 import { Thread } from "../shared/thread.js";
 import { uid } from "../shared/ui.js";
+import { Inbox } from "./inbox.js";
+import { QueueView } from "./queue.js";
 
 const TOKEN_KEY = "qandu:console";
 const PAGE = 40;
+const QUEUE_LIMIT = 100;
 const TYPING_EXPIRES = 6000;
 const PRIORITY = { high: 0, medium: 1, low: 2 };
 
@@ -25,7 +28,8 @@ export class Desk {
     this.listeners = new Set();
     this.toasts = [];
     this.openId = null;
-    this.onAssigned = null;
+    this.inbox = new Inbox(this);
+    this.queue = null; // a QueueView when the server has routing (GET /api/queue)
   }
 
   subscribe(listener) { this.listeners.add(listener); return () => this.listeners.delete(listener); }
@@ -84,7 +88,6 @@ export class Desk {
   async refreshList() {
     const data = await this.api.get("/api/conversations", { limit: 100 });
     for (const conversation of data.conversations) this.conversations.set(conversation.id, conversation);
-    if (this.has("GET /api/queue")) this.queued(await this.api.get("/api/queue", { limit: 100 }));
     if (this.has("GET /api/agents")) {
       this.agents = (await this.api.get("/api/agents")).agents;
       const mine = this.agents.find((a) => a.id === this.me.id);
@@ -93,11 +96,28 @@ export class Desk {
     this.changed();
   }
 
-  /** The routing queue (GET /api/queue or a queue.updated frame): priority order, from the server. */
-  queued(data) {
-    for (const conversation of data.conversations) this.updated(conversation);
-    this.queue = data.conversations.map((c) => c.id);
-    this.queueTotal = data.total;
+  /** Load the routing queue whole (after each `ready`); queue.updated deltas keep it current. */
+  async loadQueue() {
+    if (!this.has("GET /api/queue")) return;
+    if (!this.queue) this.queue = new QueueView(QUEUE_LIMIT);
+    const ticket = this.queue.loading();
+    let snapshot;
+    try {
+      snapshot = await this.api.get("/api/queue", { limit: QUEUE_LIMIT });
+    } catch (error) {
+      this.queue.failed(ticket);
+      this.toast(error.message, "error");
+      return;
+    }
+    for (const conversation of snapshot.conversations) this.updated(conversation);
+    if (this.queue.load(ticket, snapshot)) await this.loadQueue();
+    this.changed();
+  }
+
+  /** A queue.updated delta: what joined, changed in or left the queue. */
+  queued(delta) {
+    for (const conversation of [...(delta.added || []), ...(delta.updated || [])]) this.updated(conversation);
+    if (this.queue && this.queue.apply(delta)) this.loadQueue();
   }
 
   async setAvailability(status) {
@@ -111,7 +131,9 @@ export class Desk {
   }
 
   async ready(ready) {
+    this.inbox.load();
     for (const conversation of ready.conversations || []) this.conversations.set(conversation.id, conversation);
+    const queue = this.loadQueue(); // deltas missed while disconnected: reload it whole
     for (const thread of this.threads.values()) {
       try {
         await this.gateway.request({ type: "resume", conversationId: thread.id, afterSeq: thread.lastSeq });
@@ -119,6 +141,7 @@ export class Desk {
         if (!(error instanceof Disconnected)) this.toast(error.message, "error");
       }
     }
+    await queue;
     await this.flush();
     this.changed();
   }
@@ -128,7 +151,7 @@ export class Desk {
     const all = [...this.conversations.values()];
     const byActivity = (a, b) => (b.lastMessageAt || "").localeCompare(a.lastMessageAt || "");
     if (name === "queue" && this.queue) {
-      return this.queue.map((id) => this.conversations.get(id)).filter((c) => c && !c.assigneeId);
+      return this.queue.items.map((c) => this.conversations.get(c.id) || c).filter((c) => !c.assigneeId);
     }
     if (name === "queue") {
       return all.filter((c) => c.status === "pending" && !c.assigneeId)
@@ -147,7 +170,10 @@ export class Desk {
       case "queue.updated": this.queued(frame); break;
       case "assignment":
         this.updated(frame.conversation, false);
-        if (frame.action === "assigned") this.assigned(frame.conversation);
+        if (frame.action === "assigned") {
+          this.watch(frame.conversation.id);
+          this.assigned(frame.conversation);
+        }
         else this.toast(`Unassigned: ${customerOf(frame.conversation).name}${frame.reason ? ` (${frame.reason})` : ""}`);
         break;
       case "message.new":
@@ -155,14 +181,23 @@ export class Desk {
         if (thread) {
           if (thread.upsert(frame.message) && frame.type === "message.new") this.arrived(thread, frame.message);
         }
+        if (frame.type === "message.new" && !(cid === this.openId && this.reading())) this.inbox.arrived(cid, frame.message);
         this.bump(cid, frame.message);
         break;
       case "message.deleted": thread && thread.deleted(frame.messageId); break;
       case "reaction": thread && thread.reaction(frame); break;
-      case "receipt": thread && thread.receipt(frame); break;
+      case "receipt":
+        if (thread) thread.receipt(frame);
+        if (frame.userId === this.me.id && frame.status === "read") this.inbox.read(cid, frame.seq);
+        break;
       case "typing": this.typed(cid, frame); break;
       case "suggestions": this.suggestions.set(cid, frame); break;
       case "message.annotated": this.annotations.set(frame.messageId, frame.annotations || frame); break;
+      case "mention":
+      case "reminder": this.inbox.notified(frame.notification); break;
+      case "agent.updated": this.agentUpdated(frame.agent); break;
+      case "canned.updated": this.cannedChanged(frame.cannedResponse.id, frame.cannedResponse); break;
+      case "canned.deleted": this.cannedChanged(frame.id, null); break;
       default: return;
     }
     this.changed();
@@ -186,15 +221,43 @@ export class Desk {
   }
 
   assigned(conversation) {
-    this.toast(`Assigned to you: ${customerOf(conversation).name}`);
-    this.onAssigned && this.onAssigned(conversation);
+    const name = customerOf(conversation).name;
+    this.toast(`Assigned to you: ${name}`);
+    this.notify("New conversation assigned", name, conversation.id);
+  }
+
+  /** A browser notification, only while the console is hidden (a toast shows it otherwise). */
+  notify(title, body, tag) {
+    if (document.visibilityState === "visible" || !("Notification" in window) || Notification.permission !== "granted") return;
+    try { new Notification(title, { body, tag }); } catch (_) { /* not allowed here */ }
+  }
+
+  /** Watch a conversation's messages live (one given to us while connected). */
+  watch(cid) {
+    if (this.gateway && this.gateway.state === "online") this.gateway.request({ type: "subscribe", conversationId: cid }).catch(() => {});
+  }
+
+  /** Whether the agent can see the open conversation (the page is visible). */
+  reading() {
+    return document.visibilityState === "visible";
+  }
+
+  /** The page became visible: the open conversation is read now. */
+  visible() {
+    const thread = this.threads.get(this.openId);
+    if (thread && this.reading()) this.markRead(thread);
+    this.changed();
+  }
+
+  agentUpdated(agent) {
+    if (this.agents) this.agents = this.agents.map((a) => (a.id === agent.id ? agent : a));
+    if (agent.id === this.me.id) this.availability = agent.status;
   }
 
   arrived(thread, message) {
     this.typing.delete(`${thread.id}:${message.sender.id}`);
     if (message.sender.id === this.me.id) return;
-    if (thread.id === this.openId && document.visibilityState === "visible") this.markRead(thread);
-    else this.unread = (this.unread || 0) + 1;
+    if (thread.id === this.openId && this.reading()) this.markRead(thread);
   }
 
   typed(cid, frame) {
@@ -213,7 +276,6 @@ export class Desk {
   /** Open a conversation: its newest messages, details and a live subscription. */
   async open(cid) {
     this.openId = cid;
-    this.unread = 0;
     let thread = this.threads.get(cid);
     if (!thread) {
       thread = new Thread(cid);
@@ -256,6 +318,7 @@ export class Desk {
 
   markRead(thread) {
     const seq = thread.lastSeq;
+    if (seq) this.inbox.read(thread.id, seq);
     if (!seq || !this.gateway || this.gateway.state !== "online" || (thread.readMark || 0) >= seq) return;
     thread.readMark = seq;
     this.gateway.request({ type: "receipt", conversationId: thread.id, seq, status: "read" }).catch(() => {});
@@ -360,8 +423,22 @@ export class Desk {
   addTag(cid, tag) { return this.act(cid, "POST", `/api/conversations/${cid}/tags`, { tags: [tag] }); }
   removeTag(cid, tag) { return this.act(cid, "DELETE", `/api/conversations/${cid}/tags/${encodeURIComponent(tag)}`); }
   async cannedResponses() {
-    if (!this.canned) this.canned = (await this.api.get("/api/canned-responses")).cannedResponses;
+    if (!this.canned) this.canned = (await this.api.get("/api/canned-responses", { limit: 200 })).cannedResponses;
     return this.canned;
+  }
+
+  /** An admin saved (`changed`) or deleted (null) a canned response: keep the loaded list current. */
+  cannedChanged(id, changed) {
+    if (!this.canned) return;
+    const others = this.canned.filter((c) => c.id !== id);
+    this.canned = (changed ? [...others, changed] : others).sort((a, b) => a.shortcut.localeCompare(b.shortcut));
+  }
+
+  /** The customer's conversations, newest first (GET /api/customers/{id}/conversations). */
+  async customerConversations(customerId) {
+    if (!customerId || !this.has("GET /api/customers/{customerId}/conversations")) return null;
+    const data = await this.api.get(`/api/customers/${customerId}/conversations`, { limit: 10 });
+    return data.conversations;
   }
   transfer(cid, body) { return this.act(cid, "POST", `/api/conversations/${cid}/transfer`, body); }
   handback(cid) { return this.act(cid, "POST", `/api/conversations/${cid}/handback`); }

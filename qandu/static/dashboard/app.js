@@ -88,8 +88,24 @@ function bars(label, labels, data, color, horizontal = true) {
   };
 }
 
+/**
+ * Why "top intents" may be empty or short, from GET /api/nlu/status (`null`: the server has no
+ * nlu plugin); null when the models are all ready.
+ */
+export function intentsNote(nlu) {
+  if (nlu === undefined) return null;
+  if (nlu === null) return "Intents are not recognised on this server: the nlu plugin is not installed.";
+  const models = nlu.bots.flatMap((b) => b.models.map((m) => ({ ...m, name: `${b.bot} (${m.language})` })));
+  const named = (...states) => models.filter((m) => states.includes(m.state)).map((m) => m.name).join(", ");
+  if (nlu.training) {
+    return `The NLU models are still training: ${named("loading", "training")}. Messages analysed meanwhile get no intent.`;
+  }
+  const missing = named("unavailable");
+  return missing ? `No intent model for ${missing}: its training failed or is switched off (qandu bot train).` : null;
+}
+
 /** The charts for a response of GET /api/analytics: [name, heading, spec, emptyText, note]. */
-export function charts(data) {
+export function charts(data, nlu) {
   const { totals, series, bucket } = data;
   const labels = series.map((point) => bucketLabel(point.start, bucket));
   const col = (key) => series.map((point) => point[key]);
@@ -108,7 +124,8 @@ export function charts(data) {
       sentiment.count ? null : "No analysed customer message in this range.",
       sentiment.count ? `Negative ${sentiment.labels.negative} · neutral ${sentiment.labels.neutral} · positive ${sentiment.labels.positive} (from -1 to 1)` : null],
     ["intents", "Top intents", bars("Messages", data.topIntents.map((i) => i.intent), data.topIntents.map((i) => i.count), PALETTE[4]),
-      data.topIntents.length ? null : "No recognised intent in this range."],
+      data.topIntents.length ? null : intentsNote(nlu) || "No recognised intent in this range.",
+      data.topIntents.length ? intentsNote(nlu) : null],
     ["tags", "Top tags", bars("Conversations", data.topTags.map((t) => t.tag), data.topTags.map((t) => t.count), PALETTE[5]),
       data.topTags.length ? null : "No conversation tagged in this range."],
   ];
@@ -148,6 +165,8 @@ function Dashboard() {
   const [phase, setPhase] = useState("loading");
   const [error, setError] = useState(null);
   const [data, setData] = useState(null);
+  const [nlu, setNlu] = useState(undefined);
+  const [ops, setOps] = useState(new Set());
   const [teams, setTeams] = useState({});
   const [days, setDays] = useState(30);
   const [range, setRange] = useState(() => lastDays(30));
@@ -158,6 +177,7 @@ function Dashboard() {
     if (!saved) { setPhase("login"); return; }
     api.token = saved.token;
     api.get("/api/me").then(() => features(api)).then((ops) => {
+      setOps(ops);
       if (ops.has("GET /api/teams")) {
         api.get("/api/teams").then((r) => setTeams(Object.fromEntries(r.teams.map((t) => [t.id, t.name])))).catch(() => {});
       }
@@ -172,6 +192,9 @@ function Dashboard() {
     api.get("/api/analytics", analyticsQuery(range, bucket))
       .then((figures) => current && setData(figures))
       .catch((e) => current && setError(e.message));
+    // what the NLU is doing explains an empty "top intents" (asked again with every range)
+    if (!ops.has("GET /api/nlu/status")) setNlu(null);
+    else api.get("/api/nlu/status").then((status) => current && setNlu(status)).catch(() => current && setNlu(undefined));
     return () => { current = false; };
   }, [phase, range.from, range.to, bucket]);
   const preset = (n) => { setDays(n); setRange(lastDays(n)); };
@@ -194,7 +217,7 @@ function Dashboard() {
     body = html`<p class="range" data-range>${data.from.slice(0, 16).replace("T", " ")} to ${data.to.slice(0, 16).replace("T", " ")} UTC, by ${data.bucket}</p>
       <div class="kpis">${kpis(data.totals).map(([name, label, value, detail]) => html`<div class="kpi" data-kpi=${name}>
         <div class="label">${label}</div><div class="value">${value}</div><div class="detail">${detail}</div></div>`)}</div>
-      <div class="charts">${charts(data).map(([name, heading, spec, empty, note]) => html`<${ChartCard} key=${name} name=${name} heading=${heading} spec=${spec} empty=${empty} note=${note} />`)}</div>
+      <div class="charts">${charts(data, nlu).map(([name, heading, spec, empty, note]) => html`<${ChartCard} key=${name} name=${name} heading=${heading} spec=${spec} empty=${empty} note=${note} />`)}</div>
       <div class="tables">
         <${People} name="agents" heading="Per agent" label="Agent" rows=${agents} />
         <${People} name="teams" heading="Per team" label="Team" rows=${teamRows} />

@@ -154,6 +154,7 @@ export class ChatSession {
   async loadNewest() {
     const page = await this.api.get(`/api/chat/history/${this.thread.id}`, { limit: PAGE });
     this.thread.prepend(page);
+    this.persistOutbox(); // a queued message the server already has (its ack was lost) is done
     this.changed();
   }
 
@@ -192,7 +193,10 @@ export class ChatSession {
     switch (frame.type) {
       case "message.new": {
         const message = frame.message;
-        if (thread.upsert(message) && message.sender.id !== this.me.id) {
+        if (message.sender.id === this.me.id) {
+          thread.upsert(message); // ours from another tab, or replayed by resume: it leaves the outbox
+          this.persistOutbox();
+        } else if (thread.upsert(message)) {
           this.typing.delete(message.sender.id);
           this.onMessage && this.onMessage(message);
           this.acknowledge();

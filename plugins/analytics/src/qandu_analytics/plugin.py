@@ -10,6 +10,7 @@ from typing import Any
 import trio
 
 from qandu import Service, hookimpl
+from qandu.cluster import Lease, LeaseLost
 from qandu.domain import Conversation, Message, iso
 from qandu.errors import Forbidden, InvalidRequest
 from qandu.events import Event
@@ -81,6 +82,7 @@ class Analytics:
         self._lock = trio.Lock()
         self.written = 0
         self.dropped = 0
+        self.pruned = 0
 
     # -- recording (hooks: append only) ------------------------------------------------------
 
@@ -163,24 +165,39 @@ class Analytics:
 
     @hookimpl
     def qandu_register_services(self, app: Any) -> list[Service]:
-        return [Service("analytics", self._run)]
+        # Every node writes the events it saw; one node of the cluster prunes the raw log.
+        return [Service("analytics", self._run), Service("analytics-retention", self._prune, singleton=True)]
 
     async def _run(self, app: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write buffered events every ``flush_interval`` (sooner when a batch is full)."""
         task_status.started()
-        next_prune = time.monotonic()
         while True:
             with trio.move_on_after(self.config.flush_interval):
                 await self._wake.wait()
             self._wake = trio.Event()
             try:
                 await self.flush()
-                if time.monotonic() >= next_prune:
-                    next_prune = time.monotonic() + PRUNE_EVERY
-                    horizon = time.time() - self.config.event_log_days * 86400
-                    await app.store.run_write(prune_events, horizon)
             except Exception:
                 log.exception("writing analytics failed; keeping the events and retrying")
+
+    async def _prune(
+        self, app: Any, *, lease: Lease, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Drop raw log entries older than ``event_log_days``, hourly (a singleton: one node does it).
+
+        The first prune waits one ``flush_interval``, like the first write.
+        """
+        task_status.started()
+        await trio.sleep(self.config.flush_interval)
+        while True:
+            horizon = time.time() - self.config.event_log_days * 86400
+            try:
+                self.pruned += await lease.write(prune_events, horizon)
+            except LeaseLost:
+                raise
+            except Exception:
+                log.exception("pruning the analytics event log failed; retrying later")
+            await trio.sleep(PRUNE_EVERY)
 
     @hookimpl
     async def qandu_shutdown(self, app: Any) -> None:

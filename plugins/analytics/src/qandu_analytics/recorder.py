@@ -208,8 +208,34 @@ def _status_changed(db: Any, cid: str, at: float, data: dict[str, Any]) -> None:
         db.sql("UPDATE analytics_conversations SET status = ? WHERE conversation_id = ?", (to, cid))
 
 
+def _lock_in_order(db: Any, records: list[Record]) -> None:
+    """Create or lock every conversation row the batch touches, in id order (PostgreSQL).
+
+    Nodes flush their batches concurrently; taking the rows in one order makes a batch wait
+    for another instead of deadlocking with it (each would otherwise lock rows in the order
+    its events happened).
+    """
+    touched: set[str] = set()
+    for record in records:
+        relevant = isinstance(record, MessageRecord) or record.name in FACT_EVENTS
+        if relevant and record.conversation_id:
+            touched.add(record.conversation_id)
+    if touched:
+        db.database.cursor().executemany(
+            _param(
+                db,
+                "INSERT INTO analytics_conversations (conversation_id) VALUES (?)"
+                " ON CONFLICT (conversation_id) DO UPDATE SET conversation_id = excluded.conversation_id",
+            ),
+            [(cid,) for cid in sorted(touched)],
+        )
+
+
 def apply_batch(db: Any, records: Iterable[Record]) -> int:
     """Write a batch of records (one writer job, one transaction); return how many."""
+    records = list(records)
+    if db.is_postgresql:
+        _lock_in_order(db, records)
     folded = _Folded()
     log: list[tuple[Any, ...]] = []
     count = 0

@@ -47,16 +47,26 @@ class ActionRegistry:
                 self.commands.setdefault(action.command.lower(), action)
             for intent in action.intents:
                 self.intents.setdefault(intent, action)
+        every_arg = [arg for action in self.actions.values() for arg in action.args]
         self.patterns: dict[str, re.Pattern[str]] = {
-            arg.name: re.compile(arg.pattern)
-            for action in self.actions.values()
-            for arg in action.args
-            if arg.pattern
+            arg.name: re.compile(arg.pattern) for arg in every_arg if arg.pattern
         }
+        self.only_when_asked = frozenset(arg.name for arg in every_arg if arg.only_when_asked)
+        """Arguments only an answer to the bot's question fills (a confirmation): never slots."""
+
+    def free_patterns(self) -> dict[str, re.Pattern[str]]:
+        """The patterns that may fill slots from any message (not the answer-only ones)."""
+        return {name: p for name, p in self.patterns.items() if name not in self.only_when_asked}
+
+    def slots(self, values: dict[str, str]) -> dict[str, str]:
+        """``values`` without the answer-only arguments: what may be remembered as slots."""
+        return {name: value for name, value in values.items() if name not in self.only_when_asked}
 
     def fill(self, action: Action, slots: dict[str, str]) -> tuple[dict[str, str], list[str]]:
         """The action's argument values from ``slots``, and its required arguments still missing."""
-        args = {arg.name: slots[arg.name] for arg in action.args if arg.name in slots}
+        args = {
+            arg.name: slots[arg.name] for arg in action.args if arg.name in slots and not arg.only_when_asked
+        }
         missing = [arg.name for arg in action.args if arg.required and arg.name not in args]
         return args, missing
 
@@ -68,14 +78,15 @@ class ActionRegistry:
         """
         args: dict[str, str] = {}
         rest = []
+        positional = [arg for arg in action.args if not arg.only_when_asked]
         for word in words:
-            for arg in action.args:
+            for arg in positional:
                 if arg.name not in args and arg.pattern and re.fullmatch(arg.pattern, word):
                     args[arg.name] = word
                     break
             else:
                 rest.append(word)
-        free = [arg.name for arg in action.args if arg.name not in args]
+        free = [arg.name for arg in positional if arg.name not in args]
         for name, word in zip(free, rest, strict=False):
             args[name] = word
         return args
@@ -84,7 +95,9 @@ class ActionRegistry:
         """One line per command: ``/order <order_number> [email] - Look up an order``."""
         lines = []
         for name, action in sorted(self.commands.items()):
-            usage = " ".join(f"<{a.name}>" if a.required else f"[{a.name}]" for a in action.args)
+            usage = " ".join(
+                f"<{a.name}>" if a.required else f"[{a.name}]" for a in action.args if not a.only_when_asked
+            )
             lines.append(f"/{name} {usage} - {action.description}".replace("  ", " "))
         lines += [f"/{name} - {text}" for name, text in BUILTIN_COMMANDS.items()]
         return lines

@@ -2,7 +2,17 @@
 
 Each ``## Section`` of ``bots/<bot>/knowledge/<slug>.md`` (English, or the bot's default
 language) or ``<slug>.<lang>.md`` is one passage.  One index is built per language, so a
-German question is only answered from German articles.
+German question is only answered from German articles.  An article may start with YAML
+front matter naming the intents it answers::
+
+    ---
+    intents: [cancel_order]
+    ---
+    # Cancelling or Changing an Order
+
+When the NLU is confident of such an intent, the passages of its articles rank higher
+(``search(..., boost=...)``): "how long does it take?" asked about a refund gets the refunds
+article, not the shipping times.
 
 Retrieval is Okapi BM25 (``bm25s``) over Snowball-stemmed words without stop words; the
 section heading and the article title are indexed with the body, so a question that names
@@ -26,7 +36,10 @@ import attrs
 import bm25s
 import numpy as np
 import Stemmer
+import yaml
 from bm25s import stopwords
+
+from qandu.errors import ConfigError
 
 #: Snowball stemmer and stop words (bm25s's lists) for each supported language.
 LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -56,6 +69,8 @@ class Passage:
     text: str
     language: str
     path: Path
+    intents: tuple[str, ...] = ()
+    """The intents its article answers (front matter ``intents:``)."""
 
 
 @attrs.frozen
@@ -78,15 +93,35 @@ def article_language(path: Path, default_language: str) -> str:
     return suffixes[-1] if suffixes else default_language
 
 
+def front_matter(text: str, path: Path) -> tuple[dict[str, object], str]:
+    """The YAML front matter of an article (``{}`` if it has none) and the rest of its text."""
+    if not text.startswith("---\n"):
+        return {}, text
+    head, sep, body = text[4:].partition("\n---\n")
+    if not sep:
+        raise ConfigError([f"{path}: front matter is not closed with a '---' line"])
+    try:
+        data = yaml.safe_load(head) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: front matter is not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: front matter must be a mapping such as 'intents: [refund]'"])
+    return data, body
+
+
 def split_article(path: Path, language: str) -> list[Passage]:
     """Split one Markdown article into passages, one per ``##`` section.
 
     Text before the first ``##`` (after the ``#`` title) becomes a passage headed by the
     title; empty sections are skipped.
     """
+    meta, body = front_matter(path.read_text(encoding="utf-8"), path)
+    intents = meta.get("intents", [])
+    if not isinstance(intents, list) or not all(isinstance(i, str) for i in intents):
+        raise ConfigError([f"{path}: front matter 'intents' must be a list of intent names"])
     title = path.stem
     sections: list[tuple[str, list[str]]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in body.splitlines():
         if line.startswith("# ") and not sections:
             title = line[2:].strip()
         elif line.startswith("## "):
@@ -106,6 +141,7 @@ def split_article(path: Path, language: str) -> list[Passage]:
             text=" ".join(lines),
             language=language,
             path=path,
+            intents=tuple(intents),
         )
         for heading, lines in sections
         if lines
@@ -163,15 +199,25 @@ class KnowledgeIndex:
                 df[term] = df.get(term, 0) + 1
         self._idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
         self._unknown_idf = UNKNOWN_TERM_WEIGHT * math.log(1 + (n + 0.5) / 0.5)
+        tagged: dict[str, list[int]] = {}
+        for index, passage in enumerate(passages):
+            for intent in passage.intents:
+                tagged.setdefault(intent, []).append(index)
+        self._tagged = {intent: np.array(indexes) for intent, indexes in tagged.items()}
 
-    def search(self, text: str, k: int = 3) -> list[Hit]:
-        """The ``k`` best passages for ``text``, best first (none if no term is known)."""
+    def search(self, text: str, k: int = 3, *, boost: dict[str, float] | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``text``, best first (none if no term is known).
+
+        :param boost: per intent, how much to lift the passages of articles tagged with it:
+            their BM25 score is multiplied by ``1 + boost``.  Their ``confidence`` (how much
+            of the question the passage covers) stays as it is.
+        """
         terms = list(dict.fromkeys(self.analyze(text)))
         known = [t for t in terms if t in self._vocab]
         if not known or not self.passages:
             return []
         query = [self._vocab[t] for t in known]
-        scores = self._retriever.get_scores(query)
+        scores = self._retriever.get_scores(query, weight_mask=self._weights(boost or {}))
         k = min(k, len(self.passages))
         top = np.argsort(-scores, kind="stable")[:k]
         total = sum(self._idf.get(t, self._unknown_idf) for t in terms)
@@ -183,6 +229,18 @@ class KnowledgeIndex:
             found = sum(self._idf[t] for t in known if t in self._doc_terms[index])
             hits.append(Hit(self.passages[index], score, round(found / total, 4)))
         return hits
+
+    def _weights(self, boost: dict[str, float]) -> np.ndarray | None:
+        """Per passage, the factor its score is multiplied by (``None``: no boost applies)."""
+        lifted = [
+            (self._tagged[intent], weight) for intent, weight in boost.items() if intent in self._tagged
+        ]
+        if not any(weight > 0 for _, weight in lifted):
+            return None
+        weights = np.ones(len(self.passages), dtype=np.float32)
+        for indexes, weight in lifted:
+            weights[indexes] = np.maximum(weights[indexes], 1 + weight)
+        return weights
 
 
 def build_indexes(folder: Path, default_language: str) -> dict[str, KnowledgeIndex]:

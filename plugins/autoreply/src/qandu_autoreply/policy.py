@@ -11,6 +11,7 @@ when that did not help.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,8 @@ class Turn:
 
     @property
     def remembered(self) -> dict[str, str]:
-        return {**self.state.slots, **self.fresh}
+        """The slots the next turn inherits (not answers such as a confirmation)."""
+        return self.data.actions.slots({**self.state.slots, **self.fresh})
 
 
 def top_intent(annotations: dict[str, Any]) -> tuple[str | None, float]:
@@ -176,10 +178,10 @@ class Responder:
         text = (message.content.text or "").strip()
         fresh = entity_slots(annotations)
         if "entities" not in annotations:  # no NLU: find arguments by their patterns
-            fresh = {**pattern_slots(text, data.actions.patterns), **fresh}
-        elif state.pending is not None and state.pending.arg not in fresh:
+            fresh = {**pattern_slots(text, data.actions.free_patterns()), **fresh}
+        if state.pending is not None and state.pending.arg not in fresh:
             pattern = data.actions.patterns.get(state.pending.arg)
-            if pattern is not None:
+            if pattern is not None:  # the answer to the bot's question
                 fresh |= pattern_slots(text, {state.pending.arg: pattern})
         intent, confidence = top_intent(annotations)
         small_talk = intent in self.config.small_talk_intents
@@ -251,16 +253,29 @@ class Responder:
 
     # -- knowledge -----------------------------------------------------------------------
 
-    async def search(self, data: BotData, language: str, text: str, k: int) -> list[Hit]:
-        """Rank passages in a worker thread (scoring is CPU work)."""
+    async def search(
+        self,
+        data: BotData,
+        language: str,
+        text: str,
+        k: int,
+        intent: str | None = None,
+        confidence: float = 0.0,
+    ) -> list[Hit]:
+        """Rank passages in a worker thread (scoring is CPU work).
+
+        A confident ``intent`` lifts the passages of articles tagged with it (``intent_boost``).
+        """
         index = data.indexes.get(language)
         if index is None:
             return []
-        return await trio.to_thread.run_sync(index.search, text, k, limiter=self.limiter)
+        boost = {intent: self.config.intent_boost * confidence} if intent is not None else None
+        search = functools.partial(index.search, text, k, boost=boost)
+        return await trio.to_thread.run_sync(search, limiter=self.limiter)
 
     async def _knowledge(self, turn: Turn) -> Reply | None:
         k = self.config.llm.passages if self.llm is not None else 1
-        hits = await self.search(turn.data, turn.language, turn.text, k)
+        hits = await self.search(turn.data, turn.language, turn.text, k, turn.intent, turn.intent_confidence)
         if not hits or hits[0].confidence < self.config.min_confidence:
             return None
         text, source = hits[0].passage.text, "knowledge"
@@ -339,7 +354,7 @@ class Responder:
         text = result.text or (
             turn.data.responses.render(result.template, turn.language, slots) if result.template else None
         )
-        remembered = {**turn.remembered, **args}
+        remembered = turn.data.actions.slots({**turn.remembered, **args})
         meta: dict[str, Any] = {"name": action.name, "data": result.data}
         state = State(slots=remembered)
         if result.ask is not None:

@@ -61,7 +61,12 @@ async def suggest(
     config = responder.config
     suggestions = []
     hits = await responder.search(
-        data, turn.language, turn.text, max(config.suggestions, config.llm.passages)
+        data,
+        turn.language,
+        turn.text,
+        max(config.suggestions, config.llm.passages),
+        turn.intent,
+        turn.intent_confidence,
     )
     for hit in hits[: config.suggestions]:
         if hit.confidence >= MIN_SUGGESTION_CONFIDENCE:

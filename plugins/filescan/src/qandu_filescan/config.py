@@ -9,6 +9,7 @@ import attrs
 from attrs import validators as v
 
 from qandu.domain import ROLES
+from qandu_filescan.engines import clamd_endpoint
 
 _MIME_PATTERN = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)")
 _EXTENSION = re.compile(r"[a-z0-9_+-]{1,16}")
@@ -58,6 +59,10 @@ def _check_roles(instance: Any, attribute: attrs.Attribute, value: dict[str, Any
         raise ValueError(f"unknown role {unknown[0]!r} (roles: {', '.join(ROLES)})")
 
 
+def _check_clamd(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    clamd_endpoint(value)  # raises ValueError for a bad tcp:// address
+
+
 def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
     if value <= 0:
         raise ValueError(f"must be greater than 0, got {value!r}")
@@ -104,8 +109,12 @@ class FileScanConfig:
     rules_dir: str = ""
     """A folder of the operator's own ``*.yar``/``*.yara`` rules (relative: to the working directory)."""
     yara_timeout: int = attrs.field(default=30, validator=v.ge(1))
-    clamd_socket: str = ""
-    """Path of a ClamAV daemon's unix socket (``{ env = "QANDU_CLAMD_SOCKET" }``); empty: no ClamAV."""
+    """Seconds libyara may scan one file; a worker silent for 2 s longer is killed."""
+    workers: int = attrs.field(default=2, validator=v.ge(1))
+    """Scan worker processes at most (YARA runs outside the server; more uploads wait their turn)."""
+    clamd_socket: str = attrs.field(default="", validator=_check_clamd)
+    """A ClamAV daemon: its unix socket's path or ``tcp://host:port``; empty: no ClamAV."""
     clamd_timeout: float = attrs.field(default=30.0, validator=_positive)
     on_error: Literal["reject", "accept"] = "reject"
-    """A scanner that fails (ClamAV down, YARA timeout): refuse the file, or let it through."""
+    """A scanner that cannot answer (ClamAV down, a YARA timeout, a crashed scan worker): refuse
+    the file, or let it through."""

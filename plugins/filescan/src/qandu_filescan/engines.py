@@ -1,20 +1,27 @@
-"""Content scanners: YARA rules (in a worker thread) and a ClamAV daemon (INSTREAM over a unix socket)."""
+"""Content scanners: YARA rules (in worker processes) and a ClamAV daemon (INSTREAM over a socket)."""
 
 from __future__ import annotations
 
+import io
+import json
 import struct
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 import trio
 import yara
+
+from qandu_filescan.pool import WorkerFailed, WorkerPool
 
 #: The external variables every rule may use; set for each scan.
 EXTERNALS = {"filename": "", "extension": "", "mime_type": ""}
 CLAMD_CHUNK = 65536
 #: Longest clamd reply read (it is one short line).
 _MAX_REPLY = 4096
+#: A worker that has not answered this long after libyara's own timeout is killed.
+_WORKER_SLACK = 2.0
 
 
 class ScanError(Exception):
@@ -47,39 +54,72 @@ def rule_files(builtin: bool, rules_dir: Path | None) -> dict[str, str]:
 
 
 class YaraScanner:
-    """Compiled rules; :meth:`scan` runs them in a worker thread (yara releases the GIL)."""
+    """Compiled rules; :meth:`scan` runs them in a worker process (:mod:`qandu_filescan.pool`).
 
-    def __init__(self, files: dict[str, str], *, timeout: int, threads: int = 2) -> None:
+    libyara maps the file it scans into memory: in a worker, so that the server does not
+    grow by the size of every upload, and so that a scan that hangs or crashes can be killed.
+    """
+
+    def __init__(self, files: dict[str, str], *, timeout: int, workers: int = 2) -> None:
         try:
-            self.rules = yara.compile(filepaths=files, externals=EXTERNALS) if files else None
+            rules = yara.compile(filepaths=files, externals=EXTERNALS) if files else None
         except yara.Error as exc:
             raise ScanError(f"plugins.filescan: YARA rules do not compile: {exc}") from None
         self.files = files
         self.timeout = timeout
-        self._limiter = trio.CapacityLimiter(threads)
-
-    def _match(self, path: Path, externals: dict[str, str]) -> list[Match]:
-        assert self.rules is not None
-        try:
-            found = self.rules.match(filepath=str(path), externals=externals, timeout=self.timeout)
-        except yara.TimeoutError:
-            raise ScanError(f"YARA scan timed out after {self.timeout}s") from None
-        except yara.Error as exc:
-            raise ScanError(f"YARA scan failed: {exc}") from None
-        return [Match("yara", m.rule, str(m.meta.get("description", m.rule))) for m in found]
+        self.pool: WorkerPool | None = None
+        if rules is not None:
+            compiled = io.BytesIO()
+            rules.save(file=compiled)
+            self.pool = WorkerPool(compiled.getvalue(), size=workers)
 
     async def scan(self, path: Path, *, filename: str, extension: str, mime_type: str) -> list[Match]:
-        if self.rules is None:
+        if self.pool is None:
             return []
         externals = {"filename": filename, "extension": extension, "mime_type": mime_type}
-        return await trio.to_thread.run_sync(self._match, path, externals, limiter=self._limiter)
+        request = {"path": str(path), "externals": externals, "timeout": self.timeout}
+        try:
+            answer = json.loads(
+                await self.pool.call(json.dumps(request).encode(), timeout=self.timeout + _WORKER_SLACK)
+            )
+        except WorkerFailed as exc:
+            raise ScanError(f"YARA scan failed: {exc}") from None
+        if "error" in answer:
+            raise ScanError(answer["error"])
+        return [Match("yara", rule, description) for rule, description in answer["matches"]]
+
+    async def aclose(self) -> None:
+        """Stop the worker processes."""
+        if self.pool is not None:
+            await self.pool.aclose()
 
 
-async def clamd_scan(socket_path: str, path: Path, *, timeout: float) -> list[Match]:
-    """Stream ``path`` to clamd (``zINSTREAM``) and return what it found."""
+def clamd_endpoint(address: str) -> tuple[str, int] | None:
+    """``tcp://host:port`` -> ``(host, port)``; ``None`` for a unix socket's path.
+
+    Raises ``ValueError`` for a ``tcp://`` address without a host or port.
+    """
+    if not address.startswith("tcp://"):
+        return None
+    parts = urlsplit(address)
+    if not parts.hostname or parts.port is None or parts.path not in ("", "/"):
+        raise ValueError(f"{address!r} is not tcp://host:port")
+    return parts.hostname, parts.port
+
+
+async def _connect(address: str) -> trio.SocketStream:
+    endpoint = clamd_endpoint(address)
+    if endpoint is None:
+        return await trio.open_unix_socket(address)
+    return await trio.open_tcp_stream(*endpoint)
+
+
+async def clamd_scan(address: str, path: Path, *, timeout: float) -> list[Match]:
+    """Stream ``path`` to clamd (``zINSTREAM``) at ``address`` (a unix socket's path or
+    ``tcp://host:port``) and return what it found."""
     try:
         with trio.fail_after(timeout):
-            stream = await trio.open_unix_socket(socket_path)
+            stream = await _connect(address)
             async with stream:
                 try:
                     await stream.send_all(b"zINSTREAM\0")
@@ -93,7 +133,7 @@ async def clamd_scan(socket_path: str, path: Path, *, timeout: float) -> list[Ma
     except trio.TooSlowError:
         raise ScanError(f"ClamAV did not answer within {timeout}s") from None
     except OSError as exc:
-        raise ScanError(f"ClamAV is unreachable at {socket_path}: {exc.strerror or exc}") from None
+        raise ScanError(f"ClamAV is unreachable at {address}: {exc.strerror or exc}") from None
     return _parse_reply(reply)
 
 

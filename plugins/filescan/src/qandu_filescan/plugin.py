@@ -1,7 +1,7 @@
 """The ``filescan`` plugin: size limit per role, type policy, YARA rules and (optionally) ClamAV.
 
 Every upload is judged before anyone else can see it (``qandu_scan_file``): first the
-policy of the uploader's role (cheap), then the YARA rules in a worker thread, then ClamAV
+policy of the uploader's role (cheap), then the YARA rules in a worker process, then ClamAV
 if a daemon socket is configured.  The first finding rejects the file; the core quarantines
 it, tells the sender and records the verdict (``file.scanned`` event).
 """
@@ -32,7 +32,13 @@ class FileScan:
         self.config = config
         rules_dir = Path(config.rules_dir) if config.rules_dir else None
         # Compiled here, so that a broken rule stops the server from starting (with the reason).
-        self.yara = YaraScanner(rule_files(config.builtin_rules, rules_dir), timeout=config.yara_timeout)
+        self.yara = YaraScanner(
+            rule_files(config.builtin_rules, rules_dir), timeout=config.yara_timeout, workers=config.workers
+        )
+
+    @hookimpl
+    async def qandu_shutdown(self, app: object) -> None:
+        await self.yara.aclose()
 
     @hookimpl
     async def qandu_limit_upload(self, user: User) -> int | None:
@@ -46,15 +52,17 @@ class FileScan:
         if refusal is not None:
             return Verdict.reject(refusal, NAME, engine="policy", role=user.role)
         engines = ["policy"]
+        matches: list[Match] = []
         try:
-            extensions = extensions_of(upload.name)
-            matches = await self.yara.scan(
-                path,
-                filename=upload.name,
-                extension=extensions[-1] if extensions else "",
-                mime_type=upload.mime_type,
-            )
-            engines.append("yara")
+            if self.yara.files:
+                extensions = extensions_of(upload.name)
+                matches = await self.yara.scan(
+                    path,
+                    filename=upload.name,
+                    extension=extensions[-1] if extensions else "",
+                    mime_type=upload.mime_type,
+                )
+                engines.append("yara")
             if not matches and self.config.clamd_socket:
                 matches = await clamd_scan(self.config.clamd_socket, path, timeout=self.config.clamd_timeout)
                 engines.append("clamav")

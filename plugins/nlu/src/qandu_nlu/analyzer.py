@@ -32,21 +32,25 @@ class BotAnalyzer:
     builtins: BuiltinEntities
     sentiment: SentimentScorer
     carry_below: float
+    order_intents: frozenset[str] = frozenset()
+    """Intents whose open question a bare number answers as an order number (``order_status``...)."""
     models: dict[str, IntentModel] = attrs.Factory(dict)
 
     def analyze(
-        self, text: str, context: dict[str, Any] | None, today: dt.date
-    ) -> tuple[dict[str, Any], State]:
-        """Annotations for ``text`` and the conversation's new NLU state.
+        self, text: str, context: dict[str, Any] | None, today: dt.date, seq: int | None = None
+    ) -> tuple[dict[str, Any], State | None]:
+        """Annotations for ``text`` and the conversation's new NLU state (``None``: unchanged).
 
         :param context: the conversation's context (its ``nlu`` state and ``locale``).
         :param today: the message's day, for "tomorrow" and dates without a year.
+        :param seq: the message's seq; a message the state already includes (an edit) is
+            analysed from the state before it (see :mod:`qandu_nlu.context`).
         """
-        state = State.from_context(context)
+        state, replaces = State.from_context(context).base_for(seq)
         fallback = state.language or self._locale_language(context) or self.default_language
         detected = self.guesser.detect(text, fallback)
         language = detected.language
-        builtins = self.builtins.find(text, today)
+        builtins = self.builtins.find(text, today, expect_order=self._expects_order(state))
         entities = list(builtins)
         ranking: list[tuple[str, float]] = []
         model = self.models.get(language)
@@ -73,7 +77,12 @@ class BotAnalyzer:
                 {"name": name, "confidence": round(score, 4)} for name, score in ranking[:TOP_INTENTS]
             ]
         stored_intent = {k: v for k, v in intent.items() if k != "carried"} if intent else state.intent
-        return annotations, State(slots, stored_intent, language)
+        return annotations, state.after(seq, slots, stored_intent, language) if replaces else None
+
+    def _expects_order(self, state: State) -> bool:
+        """The open question is about an order whose number is not known yet."""
+        name = (state.intent or {}).get("name")
+        return name in self.order_intents and "order_number" not in state.slots
 
     def _locale_language(self, context: dict[str, Any] | None) -> str | None:
         locale = (context or {}).get("locale")

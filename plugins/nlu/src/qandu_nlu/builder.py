@@ -35,6 +35,7 @@ def build_analyzer(bot: Bot, data: BotData | None, config: NluConfig) -> BotAnal
             negative_below=config.sentiment_negative, positive_above=config.sentiment_positive
         ),
         carry_below=config.carry_below,
+        order_intents=data.intents_with("ORDER_NUMBER") if data is not None else frozenset(),
     )
 
 

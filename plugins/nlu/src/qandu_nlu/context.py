@@ -9,6 +9,11 @@ on the wire)::
 Entities fill slots (the newest mention wins).  A message that only answers with entities
 ("it's 48213", "anna@example.de") and whose own intent is uncertain keeps the intent of the
 open question: the customer is answering, not changing the subject.
+
+The state also names the ``seq`` of the last message it includes and keeps the state from
+``before`` it, so an edited last message is analysed again from where the conversation was
+(a corrected order number replaces the old one; a removed one is forgotten).  An edit of an
+older message gets new annotations but leaves the state alone: later messages built on it.
 """
 
 from __future__ import annotations
@@ -40,19 +45,62 @@ class State:
     slots: dict[str, Any] = attrs.Factory(dict)
     intent: dict[str, Any] | None = None
     language: str | None = None
+    seq: int | None = None
+    """The seq of the last message this state includes."""
+    before: State | None = None
+    """The state before message ``seq`` (without its own ``seq`` and ``before``)."""
 
     @classmethod
     def from_context(cls, context: dict[str, Any] | None) -> State:
-        raw = (context or {}).get(CONTEXT_KEY)
+        return cls.from_json((context or {}).get(CONTEXT_KEY))
+
+    @classmethod
+    def from_json(cls, raw: Any) -> State:
         if not isinstance(raw, dict):
             return cls()
         slots = raw.get("slots") if isinstance(raw.get("slots"), dict) else {}
         intent = raw.get("intent") if isinstance(raw.get("intent"), dict) else None
         language = raw.get("language") if isinstance(raw.get("language"), str) else None
-        return cls(dict(slots), intent, language)
+        seq = raw.get("seq") if isinstance(raw.get("seq"), int) else None
+        before = cls.from_json(raw["before"]) if isinstance(raw.get("before"), dict) else None
+        return cls(dict(slots), intent, language, seq, before)
 
     def to_json(self) -> dict[str, Any]:
-        return {"slots": self.slots, "intent": self.intent, "language": self.language}
+        data: dict[str, Any] = {"slots": self.slots, "intent": self.intent, "language": self.language}
+        if self.seq is not None:
+            data["seq"] = self.seq
+        if self.before is not None:
+            data["before"] = self.before.to_json()
+        return data
+
+    def same(self, other: State) -> bool:
+        """Whether ``other`` says the same: slots, intent name and language (not the intent's
+        confidence, ``seq`` or ``before``).  An unchanged state is not stored again: the stored
+        one is still the state before the next message."""
+        return (
+            self.slots == other.slots
+            and (self.intent or {}).get("name") == (other.intent or {}).get("name")
+            and self.language == other.language
+        )
+
+    def base_for(self, seq: int | None) -> tuple[State, bool]:
+        """The state to analyse message ``seq`` from, and whether its result becomes the new state.
+
+        A new message builds on this state; the last message again (edited) on the state
+        before it; an older message on this state, without replacing it.
+        """
+        if seq is None or self.seq is None or seq > self.seq:
+            return self, True
+        if seq == self.seq and self.before is not None:
+            return self.before, True
+        return self, False
+
+    def after(
+        self, seq: int | None, slots: dict[str, Any], intent: dict[str, Any] | None, language: str
+    ) -> State:
+        """The state once message ``seq`` (analysed from this state) is included."""
+        before = State(self.slots, self.intent, self.language) if seq is not None else None
+        return State(slots, intent, language, seq, before)
 
 
 def slot_name(label: str) -> str:

@@ -52,6 +52,13 @@ class BotData:
     def intents(self, lang: str) -> list[str]:
         return sorted({e.intent for e in self.examples.get(lang, ())})
 
+    def intents_with(self, label: str) -> frozenset[str]:
+        """The intents (of any language) with an example that labels a ``label`` entity."""
+        return frozenset(
+            e.intent for examples in self.examples.values() for e in examples
+            if any(span[2] == label for span in e.entities)
+        )  # fmt: skip
+
     def ruler_patterns(self, lang: str) -> list[dict[str, Any]]:
         """Phrase patterns: the bot's own, plus every labelled non built-in span of ``lang``."""
         patterns = [p for p in self.patterns if p.get("lang", lang) == lang]

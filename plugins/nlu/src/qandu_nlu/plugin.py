@@ -70,6 +70,12 @@ class Nlu:
         return [Service("nlu-models", self._run_models)]
 
     @hookimpl
+    def qandu_register_routes(self, app: App) -> list[Any]:
+        from qandu_nlu.status import routes
+
+        return routes(self, app)
+
+    @hookimpl
     def qandu_register_commands(self, cli: click.Group) -> None:
         from qandu_nlu.cli import add_commands
 
@@ -208,6 +214,11 @@ class Nlu:
         """Wait until ``bot``'s models are loaded or trained (tests and tools use it)."""
         await self._settled[bot].wait()
 
+    @property
+    def trained(self) -> bool:
+        """Whether every missing or stale model was trained (or its training failed)."""
+        return self._trained.is_set()
+
     async def wait_trained(self) -> None:
         """Wait until every missing or stale model was trained (or its training failed)."""
         await self._trained.wait()
@@ -235,11 +246,17 @@ class Nlu:
             return None
         today = message.timestamp.astimezone(self.timezone).date()
         annotations, state = await trio.to_thread.run_sync(
-            analyzer.analyze, text[:MAX_CHARS], conversation.context, today, limiter=self._limiter
+            analyzer.analyze,
+            text[:MAX_CHARS],
+            conversation.context,
+            today,
+            message.seq,
+            limiter=self._limiter,
         )
-        remembered = state.to_json()
-        if (conversation.context or {}).get("nlu") != remembered:
-            await self._app.store.update_context(conversation.id, {"nlu": remembered})
+        from qandu_nlu.context import State
+
+        if state is not None and not state.same(State.from_context(conversation.context)):
+            await self._app.store.update_context(conversation.id, {"nlu": state.to_json()})
         return annotations
 
 

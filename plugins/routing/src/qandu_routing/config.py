@@ -75,7 +75,7 @@ class RoutingConfig:
     medium_sentiment: float = attrs.field(default=-0.3, validator=[v.ge(-1), v.le(1)])
     sentiment_fallback: bool = True
     """Score English sentiment with VADER when no analyser annotated the message."""
-    high_intents: list[str] = attrs.Factory(lambda: ["complaint", "cancel", "legal", "fraud"])
+    high_intents: list[str] = attrs.Factory(lambda: ["complaint", "cancel_order", "legal", "fraud"])
     medium_intents: list[str] = attrs.Factory(lambda: ["refund", "payment_problem", "human"])
     high_keywords: list[str] = attrs.Factory(
         lambda: ["urgent", "asap", "lawyer", "chargeback", "fraud", "dringend", "anwalt", "betrug"]
