@@ -90,6 +90,8 @@ class ClusterRun:
     violations: Violations
     counters: dict[str, dict[str, float]]
     """Per node, at the end: the ``qandu_bus_*`` and ``qandu_gateway_*`` metrics."""
+    reconnects: dict[int, int]
+    """Watcher connections the server closed (by close code), reconnected and resumed."""
     log_problems: dict[str, int]
     """Per node: log lines at WARNING or above, and tracebacks."""
     setup_seconds: float
@@ -210,6 +212,7 @@ def run_layout(
             max=measured.max,
             violations=measured.violations,
             counters=measured.counters,
+            reconnects=measured.reconnects,
             log_problems={node.name: log_problems(node) for node in nodes},
             setup_seconds=measured.setup_seconds,
             idle_cores=measured.idle_cores,

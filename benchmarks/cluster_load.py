@@ -15,8 +15,10 @@ Every text carries its send time, so each delivery gives a send -> receive laten
 another node's connection.  Correctness is checked on every frame: each watcher must get every
 message of its conversation exactly once and in seq order (no duplicate, no inversion, no
 skipped seq), with the seq its sender's ack carried, and no sender may get its own message
-back.  CPU is read from outside (psutil) for each node, Redis and the PostgreSQL backends
-serving the nodes.
+back.  A watcher connection the server closes (4008: a slow consumer) does what the protocol
+asks: it reconnects and resumes each conversation after the last seq it saw; the checks go on
+across the resume, and the closes are reported.  CPU is read from outside (psutil) for each
+node, Redis and the PostgreSQL backends serving the nodes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextlib
 import gc
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +39,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import ConnectionClosed
 
 from benchmarks.fanout import quiesce
-from benchmarks.loadgen import Peer, Progress, QanduTarget, close_all, open_many
+from benchmarks.loadgen import (
+    Peer,
+    PeerClosed,
+    Progress,
+    QanduTarget,
+    close_all,
+    open_connection,
+    open_many,
+)
 from benchmarks.servers import ServerProcess
 from benchmarks.stats import Latency
 
@@ -68,7 +79,7 @@ class Violations:
     errors: int = 0
     """``error`` frames and unanswered sends."""
     closed: int = 0
-    """Connections the server closed."""
+    """Sender connections the server closed (watchers reconnect and resume instead)."""
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -136,6 +147,8 @@ class Measured:
     counters: dict[str, dict[str, float]]
     """Per node, at the end: the ``qandu_bus_*`` (relayed in/out, dropped) and
     ``qandu_gateway_*`` (slow consumers...) metrics."""
+    reconnects: dict[int, int]
+    """Watcher connections the server closed (by close code), reconnected and resumed."""
     setup_seconds: float
     idle_cores: dict[str, float]
     """CPU of each process with every connection open and nothing sent, in cores."""
@@ -226,6 +239,9 @@ class Recorder:
         self.latencies: dict[str, list[float]] = {"rate": [], "max": []}
         self.last_event = 0.0
         """When the newest ack or first delivery of a message arrived (``perf_counter``)."""
+        self.reconnects: Counter[int] = Counter()
+        self.stopping = False
+        """Set before the load generator closes its connections: no more reconnecting."""
 
     def on_agent_frame(self, peer: Peer, frame: dict[str, Any], now: float) -> None:
         kind = frame["type"]
@@ -341,15 +357,16 @@ async def measure(
                 watched = [r for r in rooms if (r.index + 1) % n == j]
                 if not watched:
                     continue
-                for ws in await open_many(nursery, node.ws_url, tokens):
-                    peer = Peer(ws, recorder.on_agent_frame, {})
+                for ws, token in zip(await open_many(nursery, node.ws_url, tokens), tokens, strict=True):
+                    peer = Peer(ws, recorder.on_agent_frame, {}, token=token)
                     for room in watched:
                         peer.tag[room.conversation_id] = Watch(room, node.name)
                         watches.append(peer.tag[room.conversation_id])
                     agents.append(peer)
-            peers += agents
+                    nursery.start_soon(_keep_watching, peer, nursery, node.ws_url, recorder)
             for peer in peers:
                 nursery.start_soon(peer.run)
+            peers += agents
 
             async def subscribe(peer: Peer) -> None:
                 for conversation_id in peer.tag:
@@ -389,11 +406,11 @@ async def measure(
             )
 
             gc.unfreeze()
-            for peer in peers:
-                if peer.closed is not None:
+            recorder.stopping = True
+            for room in rooms:
+                if room.customer is not None and room.customer.closed is not None:
                     recorder.violations.closed += 1
-                    who = "a watcher" if peer in agents else "a sender"
-                    recorder.violations.note(f"{label}: the server closed {who}'s connection: {peer.closed}")
+                    recorder.violations.note(f"{label}: the server closed a sender: {room.customer.closed}")
             counters = {node.name: await metrics(node, "qandu_bus_", "qandu_gateway_") for node in nodes}
             await close_all([p.ws for p in peers])
             nursery.cancel_scope.cancel()
@@ -407,9 +424,40 @@ async def measure(
         max=max_phase,
         violations=recorder.violations,
         counters=counters,
+        reconnects=dict(recorder.reconnects),
         setup_seconds=setup_seconds,
         idle_cores=idle_cores,
     )
+
+
+async def _keep_watching(peer: Peer, nursery: trio.Nursery, ws_url: str, recorder: Recorder) -> None:
+    """Read a watcher's connection; if the server closes it (4008: a slow consumer), do what the
+    protocol asks: reconnect and ``resume`` each watched conversation after the last seq seen.
+
+    The order and exactly-once checks go on across the resume."""
+    while True:
+        await peer.run()
+        if recorder.stopping or peer.closed is None:
+            return
+        recorder.reconnects[peer.closed] += 1
+        peer.ws, _ = await open_connection(nursery, ws_url, peer.token)
+        peer.closed = None
+        nursery.start_soon(_resume, peer, recorder)  # its answers need the reader below
+
+
+async def _resume(peer: Peer, recorder: Recorder) -> None:
+    watches: dict[str, Watch] = peer.tag
+    for conversation_id, watch in watches.items():
+        try:
+            await peer.request(type="resume", conversationId=conversation_id, afterSeq=watch.last or 0)
+        except (ConnectionClosed, PeerClosed):
+            return  # closed again: :func:`_keep_watching` reconnects and resumes from there
+        except RuntimeError as exc:
+            recorder.violations.errors += 1
+            recorder.violations.note(
+                f"{recorder.label}: resume on {watch.node}, room {watch.room.index}: {exc}"
+            )
+            return
 
 
 async def _idle(meter: Meter, seconds: float) -> dict[str, float]:

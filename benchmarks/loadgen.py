@@ -220,6 +220,10 @@ async def close_all(connections: Sequence[WebSocketConnection], timeout: float =
                 nursery.start_soon(ws.aclose)
 
 
+class PeerClosed(RuntimeError):
+    """A :meth:`Peer.request` whose connection closed before the answer came."""
+
+
 class Peer:
     """A connection whose frames are read continuously by :meth:`run` (so the server never
     sees a slow consumer), answering :meth:`request` calls and passing the rest to ``on_frame``.
@@ -252,7 +256,7 @@ class Peer:
             except ConnectionClosed as exc:
                 self.closed = int(exc.reason.code) if exc.reason is not None else -1
                 for event, box in self._waiting.values():
-                    box.append({"type": "error", "code": "closed", "message": str(exc.reason)})
+                    box.append({"type": "closed", "reason": str(exc.reason)})
                     event.set()
                 self._waiting.clear()
                 return
@@ -275,12 +279,15 @@ class Peer:
         nursery.start_soon(self.run)
 
     async def request(self, **frame: Any) -> dict[str, Any]:
-        """Send a frame with a fresh ``id``; wait for its answer (``RuntimeError`` on ``error``)."""
+        """Send a frame with a fresh ``id``; wait for its answer (``RuntimeError`` on ``error``,
+        :class:`PeerClosed` if the connection closes first)."""
         ref = f"q{next(self._ids)}"
         event, box = trio.Event(), []
         self._waiting[ref] = (event, box)
         await self.ws.send_message(send_frame(id=ref, **frame))
         await event.wait()
+        if box[0]["type"] == "closed":
+            raise PeerClosed(f"{frame['type']}: the connection closed first ({box[0]['reason']})")
         if box[0]["type"] == "error":
             raise RuntimeError(f"{frame['type']} failed: {box[0]}")
         return box[0]

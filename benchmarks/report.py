@@ -170,6 +170,8 @@ def _cluster_detail(run: ClusterRun, phase: Phase) -> str:
     )
     if run.dropped:
         text += f"; {run.dropped:,} publications DROPPED (outbox full)"
+    if run.reconnects:
+        text += f"; watcher connections closed by the server, then resumed: {_codes(run.reconnects)}"
     return text
 
 

@@ -300,9 +300,12 @@ class Connection:
         self.app.bus.publish(topic, typing, exclude=self)
 
     async def _on_Subscribe(self, frame: p.Subscribe) -> None:
-        await self.chat.readable(self.user, frame.conversation_id)
-        self._watch(frame.conversation_id)
-        await self.app.bus.ready(conversation_topic(frame.conversation_id))
+        conversation = await self.chat.readable(self.user, frame.conversation_id)
+        if conversation.id not in self._horizon and conversation.id not in self._resuming:
+            # what is newer than this is sent, filled from storage if Redis was slow to subscribe
+            self._horizon[conversation.id] = conversation.last_seq
+        self._watch(conversation.id)
+        await self.app.bus.ready(conversation_topic(conversation.id))
         self._ack(frame)
 
     async def _on_Unsubscribe(self, frame: p.Unsubscribe) -> None:

@@ -17,7 +17,7 @@ from qandu.client import ChatClient, new_id
 from qandu.domain import Content, Message, Sender
 from qandu.gateway import protocol as p
 from qandu.storage.drafts import MessageDraft
-from qandu.testing import make_app, running
+from qandu.testing import add_agent, make_app, running
 
 pytestmark = pytest.mark.trio
 
@@ -122,3 +122,16 @@ async def test_any_order_loss_or_repetition_of_frames_reaches_the_client_once_in
             notice = await app.chat.post_system(conversation, "sync")
             seqs = await messages_until(customer, notice.seq)
             assert seqs == [m.seq for m in stored] + [notice.seq]
+
+
+async def test_a_subscriber_gets_what_follows_its_subscription_even_if_a_frame_is_lost(app, server):
+    await add_agent(app, "gap@example.com", name="Gia")
+    with trio.fail_after(20):
+        async with ChatClient.initialize(server.http_url, name="Jo") as customer:
+            conversation_id = customer.conversation_id
+            login = ChatClient.login(server.http_url, server.ws_url, "gap@example.com", "secret-pass")
+            async with login as agent:
+                await agent.gateway.request(p.Subscribe(conversation_id=conversation_id, ref="s"))
+                lost = await store_silently(app, conversation_id, "lost on its way")
+                sent = await customer.send_text("after it")
+                assert await messages_until(agent, sent["seq"]) == [lost.seq, sent["seq"]]
