@@ -3,7 +3,7 @@
 Run everything and print the table::
 
     .venv/bin/python -m benchmarks            # the full suite, a few minutes
-    .venv/bin/python -m benchmarks --quick    # a smoke run for CI, under a minute
+    .venv/bin/python -m benchmarks --quick    # a smoke run for CI, about a minute and a half
 
 Every QanDu figure is measured beside a bare trio-websocket server doing the same job
 (``benchmarks.bare_server``) in the same run.  ``docs/benchmarks.md`` explains the

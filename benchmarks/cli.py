@@ -295,7 +295,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description="QanDu benchmarks: each figure beside a bare trio-websocket server, in the same run.",
     )
-    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke run (< 60 s)")
+    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke run (about 90 s)")
     parser.add_argument(
         "--only",
         action="append",

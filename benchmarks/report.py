@@ -193,7 +193,7 @@ def cluster_rows(runs: list[ClusterRun], *, rate: float) -> list[Row]:
             f"{run.conversations} conversations x {run.watchers} watchers {where}, PostgreSQL"
             f" ({run.connections} connections)"
         )
-        exact = run.violations.total == 0 and base.violations.total == 0
+        exact = not (run.violations.total or run.dropped or base.violations.total or base.dropped)
         rows.append(
             Row(
                 scenario=f"cluster, {run.label}: fan-out @ {rate:g}/s, {shape}",

@@ -362,7 +362,7 @@ class Connection:
             if after_seq is None:
                 after_seq = self._horizon.get(conversation_id, 0)
             first, sent = self._first_sent.get(conversation_id, 0), self._last_sent.get(conversation_id, -1)
-            own = self._own_seqs.get(conversation_id, set())
+            own = self._own_seqs.setdefault(conversation_id, set())  # passed() may add while we read
             last, count = after_seq, 0
             try:
                 while True:
@@ -406,8 +406,9 @@ class Connection:
             contiguous = 0 < first <= after_seq + 1 and sent >= after_seq
             self._first_sent[conversation_id] = first if contiguous else after_seq + 1
             self._last_sent[conversation_id] = self._horizon[conversation_id] = last
-            if own:
-                self._own_seqs[conversation_id] = {s for s in own if s > last}
+            own.difference_update([s for s in own if s <= last])
+            if not own:
+                self._own_seqs.pop(conversation_id, None)
             return last, count
 
     def _watch(self, conversation_id: str) -> None:

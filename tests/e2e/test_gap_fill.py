@@ -135,3 +135,25 @@ async def test_a_subscriber_gets_what_follows_its_subscription_even_if_a_frame_i
                 lost = await store_silently(app, conversation_id, "lost on its way")
                 sent = await customer.send_text("after it")
                 assert await messages_until(agent, sent["seq"]) == [lost.seq, sent["seq"]]
+
+
+async def test_own_message_sent_while_a_catch_up_waits_is_not_echoed(app, server):
+    with trio.fail_after(20):
+        async with ChatClient.initialize(server.http_url, name="Kai") as customer:
+            conversation_id = customer.conversation_id
+            gate, read = trio.Event(), app.chat.history
+
+            async def held_history(*args, **kwargs):  # the catch-up reads only once let go
+                await gate.wait()
+                return await read(*args, **kwargs)
+
+            app.chat.history = held_history
+            lost = await store_silently(app, conversation_id, "lost")
+            conversation = await app.store.get_conversation(conversation_id)
+            notice = await app.chat.post_system(conversation, "reveals the gap")  # a catch-up starts
+            sent = await customer.send_text("mine, while it waits")
+            gate.set()
+            later = await app.chat.post_system(conversation, "later")
+            seqs = await messages_until(customer, later.seq)
+            assert sent["seq"] not in seqs
+            assert seqs == sorted(set(seqs)) and {lost.seq, notice.seq, later.seq} <= set(seqs)
