@@ -154,11 +154,15 @@ class Connection:
             self._sequenced(topic.removeprefix("conv:"), seq, None, own=True)
 
     def resync(self) -> None:
-        """Fan-out was interrupted: look for messages we have not sent in every conversation."""
+        """Fan-out was interrupted: send the messages we missed in every conversation, and tell
+        the client (``resync``) that other live frames (edits, queue changes...) may be lost."""
+        if self._early is not None:  # ready is still to come, with everything current
+            return
         for conversation_id in tuple(self._horizon):
             if conversation_id not in self._resuming:
                 self._begin_catch_up(conversation_id)
                 self._spawn(self._catch_up, conversation_id)
+        self._queue(p.resync_frame())
 
     def _sequenced(self, conversation_id: str, seq: int, frame: bytes | None, *, own: bool = False) -> None:
         """Send message frames of a conversation once each and in seq order.

@@ -504,6 +504,11 @@ def resumed_frame(conversation_id: str, last_seq: int, count: int, ref: str | No
     return server_frame("resumed", ref=ref, conversation_id=conversation_id, last_seq=last_seq, count=count)
 
 
+def resync_frame() -> bytes:
+    """``resync``: live frames may have been missed (the nodes' fan-out was interrupted)."""
+    return server_frame("resync")
+
+
 def pong_frame(ref: str | None = None) -> bytes:
     """``pong``: the answer to a ``ping`` frame."""
     return server_frame("pong", ref=ref)

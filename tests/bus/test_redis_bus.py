@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import uuid
 
 import pytest
@@ -177,3 +179,41 @@ async def test_without_redis_publishing_never_blocks_and_overflow_is_counted():
 
 async def _true(value: bool) -> bool:
     return value
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None and os.environ.get("CI") != "true", reason="no redis-server"
+)
+async def test_after_redis_comes_back_subscribers_are_resynced_and_relaying_resumes(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+
+    server = start()
+    config = BusConfig(backend="redis", url=f"redis://127.0.0.1:{port}/0")
+    a, b = RedisBus(config), RedisBus(config)
+    there = Recorder()
+    try:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(a.run)
+                await nursery.start(b.run)
+                b.subscribe("conv:1", there)
+                await until(lambda: _true(a.connected and b.connected and there.resyncs == 1))
+                server.kill()
+                server.wait()
+                await until(lambda: _true(not b.connected))
+                a.publish("conv:1", b"while away", seq=1)  # waits in a's outbox
+                server = start()
+                await until(lambda: _true(b.connected and there.resyncs == 2))
+                await b.ready("conv:1")
+                a.publish("conv:1", b"after", seq=2)
+                await until(lambda: _true(any(f == b"after" for _, f, _, _ in there.frames)))
+                nursery.cancel_scope.cancel()
+    finally:
+        server.kill()
+        server.wait()

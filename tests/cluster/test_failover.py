@@ -127,6 +127,8 @@ async def test_redis_stopped_and_restarted_under_traffic_loses_nothing_acknowled
 
         last = await _talk(peers, outage)
     _check(cluster, peers, last)
+    for peer in peers:  # told to reload what is not a message (edits, queue...) once fan-out was back
+        assert any(f["type"] == "resync" for link in peer.links for f in link.frames), peer.describe()
 
 
 async def test_a_node_restarted_under_its_node_id_is_not_taken_for_its_earlier_life(cluster: Cluster) -> None:

@@ -168,6 +168,7 @@ export class Desk {
     switch (frame.type) {
       case "conversation.updated": this.updated(frame.conversation); break;
       case "queue.updated": this.queued(frame); break;
+      case "resync": this.refreshList(); this.loadQueue(); this.inbox.load(); break;
       case "assignment":
         this.updated(frame.conversation, false);
         if (frame.action === "assigned") {
