@@ -89,6 +89,10 @@ class Presence:
                 await db.extend_presence([user.id], now + dt.timedelta(seconds=self.grace))
         if self._here:
             await db.extend_presence(list(self._here), now + self.lease)
+            for agent_id in await db.lapsed(list(self._here)):  # this node stalled; they are still here
+                previous, current = await db.came_online(agent_id, until=now + self.lease)
+                if previous != current:
+                    await self._changed(agent_id, previous, current, "connected")
         for agent_id, previous in await db.expire_presence():
             await self._changed(agent_id, previous, "offline", "disconnected")
 

@@ -99,6 +99,9 @@ class RoutingStore:
     async def extend_presence(self, agent_ids: Sequence[str], until: dt.datetime) -> None:
         await self._write(teams.extend_presence, list(agent_ids), until)
 
+    async def lapsed(self, agent_ids: Sequence[str]) -> list[str]:
+        return await self._read(teams.lapsed, list(agent_ids))
+
     async def expire_presence(self) -> list[tuple[str, str]]:
         return await self._write(teams.expire_presence, utcnow())
 

@@ -417,7 +417,8 @@ def set_status(
         raise InvalidRequest(f"unknown status {status!r} (use {', '.join(AVAILABILITIES)})", field="status")
     row = _ensure_agent_row(r, agent_id, now)
     previous = effective_status(row["status"], row["present_until"], now)
-    lease = present_until if present_until is not None else row["present_until"]
+    # a chosen ``offline`` drops the lease: only a lapsed lease marks an agent a node may revive
+    lease = present_until if present_until is not None or status == "offline" else row["present_until"]
     changes: dict[str, Any] = {"status": status, "present_until": lease}
     if status != row["status"]:
         changes["status_at"] = now
@@ -439,6 +440,18 @@ def extend_presence(r: RoutingDb, agent_ids: Sequence[str], until: dt.datetime) 
         a.update(present_until=until).where(
             a.user_id.in_(list(agent_ids)) & (a.status != "offline")
         ).execute()
+
+
+def lapsed(r: RoutingDb, agent_ids: Sequence[str]) -> list[str]:
+    """Of ``agent_ids``, those written offline because their lease ran out (a node stalled past
+    it); an agent who chose ``offline`` has no lease (``present_until`` is NULL)."""
+    if not agent_ids:
+        return []
+    a = r.Agent
+    query = a.select(a.user_id).where(
+        a.user_id.in_(list(agent_ids)) & (a.status == "offline") & a.present_until.is_null(False)
+    )
+    return [agent_id for (agent_id,) in query.tuples()]
 
 
 def expire_presence(r: RoutingDb, now: dt.datetime) -> list[tuple[str, str]]:

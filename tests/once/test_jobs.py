@@ -244,3 +244,23 @@ async def test_two_nodes_resolving_at_once_send_one_satisfaction_survey(nodes):
             surveys = [m for m in await a.app.store.history(cid) if m.content.type == "action"]
             assert len(surveys) == 1
             assert _events(pair, "conversation.status_changed") == Counter({cid: 1})
+
+
+async def test_an_agent_written_offline_while_their_node_stalled_comes_back_online(nodes):
+    a, b = nodes()
+    with trio.fail_after(TIMEOUT):
+        async with opened(a, b):
+            stalled = await a.app.store.create_user(kind="agent", role="support", name="Stella")
+            chose = await a.app.store.create_user(kind="agent", role="support", name="Chad")
+            for agent in (stalled, chose):
+                a.app.routing.presence.connected(agent)  # a console on node A
+            await a.app.routing.presence.step()
+            await a.app.routing.presence.set_status(chose, "offline", reason="chosen")
+            # node A stalls past the lease: node B writes Stella down as offline
+            await a.app.routing.db.set_status(stalled.id, "online", present_until=utcnow() - PAST)
+            await b.app.routing.presence.step()
+            assert (await b.app.routing.agent(stalled.id)).status == "offline"
+
+            await a.app.routing.presence.step()  # A recovers: Stella's console is still open there
+            assert (await b.app.routing.agent(stalled.id)).status == "online"
+            assert (await b.app.routing.agent(chose.id)).status == "offline"  # a choice stays
