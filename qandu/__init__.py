@@ -1,9 +1,10 @@
 """QanDu: a self-hosted live-chat and chatbot server with a small trio core and pluggy plugins.
 
-Plugin authors import from here: ``hookimpl``, ``Reply``, ``Reject``, ``Service`` and the
-domain types.
+Plugin authors import from here: ``hookimpl``, ``Reply``, ``Reject``, ``Analysis``, ``Service``
+and the domain types.
 """
 
+from qandu.analysis import Analysis as Analysis
 from qandu.assist import Action as Action
 from qandu.assist import ActionArg as ActionArg
 from qandu.assist import ActionResult as ActionResult
@@ -40,6 +41,7 @@ __all__ = [
     "Action",
     "ActionArg",
     "ActionResult",
+    "Analysis",
     "Attachment",
     "Content",
     "Conversation",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from qandu.analysis import analyse
 from qandu.bus import conversation_topic
 from qandu.gateway.protocol import suggestions_frame
 
@@ -148,11 +149,10 @@ async def suggest_replies(
     if annotations is None:
         annotations = await chat.store.get_annotations(last.id)
     if annotations is None:
-        annotations = {}
-        for _plugin, result in await chat.pm.call_all(
-            "qandu_analyze_message", message=last, conversation=conversation
-        ):
-            annotations.update(result)
+        analysis = await analyse(chat.pm, last, conversation)
+        annotations = analysis.annotations
+        if analysis.context:  # the analysers' state moves on, as in the pipeline
+            await chat.store.update_context(conversation.id, analysis.context)
     bot = chat.bots.get(conversation.bot or "")
     groups = await chat.pm.call_all(
         "qandu_suggest_replies",

@@ -395,9 +395,8 @@ class ChatService:
             with_annotations=user.is_staff,
         )
 
-    async def annotate(self, message: Message, annotations: dict[str, Any]) -> None:
-        """Store a message's annotations and send them to the staff watching its conversation."""
-        await self.store.save_annotations(message.id, annotations)
+    def publish_annotations(self, message: Message, annotations: dict[str, Any]) -> None:
+        """Send a message's stored annotations to the staff watching its conversation."""
         frame = p.message_annotated_frame(message.conversation_id, message.id, message.seq, annotations)
         self.bus.publish(conversation_topic(message.conversation_id), frame, staff_only=True)
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     import click
 
+    from qandu.analysis import Analysis
     from qandu.app import App
     from qandu.assist import Action, ActionResult, Suggestion
     from qandu.bots import Bot
@@ -107,17 +108,21 @@ async def qandu_message_incoming(draft: MessageDraft, conversation: Conversation
 
 
 @hookspec
-async def qandu_analyze_message(message: Message, conversation: Conversation) -> dict[str, Any] | None:
+async def qandu_analyze_message(
+    message: Message, conversation: Conversation
+) -> dict[str, Any] | Analysis | None:
     """Annotate a stored message (intent, entities, sentiment, language...).
 
     All results are merged into one dictionary (later plugins win on equal keys) and
-    handed to ``qandu_message_stored`` and ``qandu_reply``.  Called again when the message is
+    handed to ``qandu_message_stored`` and ``qandu_reply``.  An :class:`qandu.Analysis` also
+    carries changes to the conversation's context, stored in the same transaction as the
+    annotations and the automatic tags.  Called again when the message is
     edited (``message.edited_at`` set, same ``seq``): the new results replace the stored ones
     and are sent to staff; nothing else runs for an edit (the bot does not answer again).
 
     :param message: The stored message.
     :param conversation: Its conversation.
-    :returns: A dictionary of annotations, or ``None``.
+    :returns: A dictionary of annotations, an :class:`qandu.Analysis`, or ``None``.
     """
 
 

@@ -1,23 +1,30 @@
 """What happens after a message is stored: analysis, plugins, the bot's reply or handoff.
 
-Runs off the sender's hot path.  Messages of one conversation are handled in order by one
-worker (conversations are sharded over ``[dispatch] workers`` tasks, each with a bounded
-channel, so a flood slows its producers instead of growing memory).  An edited message goes
-through the same worker, after the message it replaces: it is analysed again (new
+Runs off the sender's hot path.  Messages of one conversation are handled one after another,
+in order; up to ``[dispatch] workers`` conversations at once (:mod:`qandu.ordered`: a slow
+message holds up only its own conversation), with at most ``workers * queue_size`` messages
+waiting, so a flood slows its producers instead of growing memory.  An edited message goes
+through the same queue, after the message it replaces: it is analysed again (new
 annotations, stored and sent to staff), and nothing else happens to it.
+
+What the analysis of a message produces (annotations, context changes, automatic tags) is
+stored in one job, one commit, before the later hooks run (:func:`Store.save_analysis`).
 """
 
 from __future__ import annotations
 
 import logging
-import zlib
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from qandu.analysis import Analysis, analyse
 from qandu.assist import push_suggestions
 from qandu.domain import Content, Conversation, Message
+from qandu.ordered import OrderedQueue
+from qandu.storage.conversations import merged_context
+from qandu.storage.tags import AUTO
 
 if TYPE_CHECKING:
     from qandu.chat import ChatService
@@ -57,50 +64,35 @@ class _Job:
 
 
 class Dispatcher:
-    """Per-conversation ordered workers running the post-store plugin pipeline."""
+    """Runs the post-store plugin pipeline, in order per conversation."""
 
     def __init__(self, chat: ChatService, pm: PluginManager, *, workers: int, queue_size: int) -> None:
         self.chat = chat
         self.pm = pm
-        self._channels = [trio.open_memory_channel[_Job](queue_size) for _ in range(workers)]
+        self._queue = OrderedQueue(self._run_job, workers=workers, capacity=workers * queue_size)
         self._handled = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the workers until every send channel is closed and their queues are drained."""
-        async with trio.open_nursery() as nursery:
-            for _, receive in self._channels:
-                nursery.start_soon(self._worker, receive)
-            task_status.started()
+        """Run the workers until :meth:`close` was called and the queue is drained."""
+        await self._queue.run(task_status=task_status)
 
     async def submit(self, message: Message, *, edited: bool = False) -> None:
-        """Queue a stored message for its conversation's worker (waits while it is full).
+        """Queue a stored message after the earlier ones of its conversation (waits while full).
 
         ``edited``: the message was edited; it is only analysed again (:meth:`reanalyse`).
         """
-        send, _ = self._channels[zlib.crc32(message.conversation_id.encode()) % len(self._channels)]
-        await send.send(_Job(message, edited))
+        await self._queue.submit(message.conversation_id, _Job(message, edited))
 
     async def close(self) -> None:
         """Stop taking messages; the workers finish what is queued and return."""
-        for send, _ in self._channels:
-            await send.aclose()
+        self._queue.close()
 
-    async def _worker(self, receive: trio.MemoryReceiveChannel[_Job]) -> None:
-        async with receive:
-            async for job in receive:
-                try:
-                    await (self.reanalyse if job.edited else self.handle)(job.message)
-                except Exception:
-                    log.exception("pipeline failed for message %s", job.message.id)
-                self._handled += 1
-
-    async def _analyse(self, message: Message, conversation: Conversation) -> dict[str, Any]:
-        annotations: dict[str, Any] = {}
-        for _plugin, result in await self.pm.call_all(
-            "qandu_analyze_message", message=message, conversation=conversation
-        ):
-            annotations.update(result)
-        return annotations
+    async def _run_job(self, job: _Job) -> None:
+        try:
+            await (self.reanalyse if job.edited else self.handle)(job.message)
+        except Exception:
+            log.exception("pipeline failed for message %s", job.message.id)
+        self._handled += 1
 
     async def reanalyse(self, message: Message) -> None:
         """Analyse an edited message again: its new annotations replace the stored ones and go
@@ -108,32 +100,26 @@ class Dispatcher:
         conversation = await self.chat.store.get_conversation(message.conversation_id)
         if conversation is None:
             return
-        annotations = await self._analyse(message, conversation)
-        if annotations:
-            await self._annotate(message, annotations)
+        analysis = await analyse(self.pm, message, conversation)
+        if analysis.annotations or analysis.context:
+            await self._store_analysis(message, conversation, analysis, [])
 
     async def handle(self, message: Message) -> None:
         """Analyse a stored message, notify plugins and let the bot answer or hand off.
 
-        The annotations are stored and sent to staff (``message.annotated``) while the rest
-        runs: the bot's reply does not wait for that commit.  The job ends when both are done,
-        so an edit of the message is analysed after its first annotations were stored.
+        The annotations, the context the analysers changed and the automatic tags are stored
+        in one job; the later hooks get the conversation as that job left it.
         """
         conversation = await self.chat.store.get_conversation(message.conversation_id)
         if conversation is None:
             return
-        annotations = await self._analyse(message, conversation)
-        async with trio.open_nursery() as nursery:
-            if annotations:
-                nursery.start_soon(self._annotate, message, annotations)
-                # analysers may have changed the conversation's context (slots): read it again
-                conversation = await self.chat.store.get_conversation(conversation.id) or conversation
-            await self._after_analysis(message, conversation, annotations)
-
-    async def _after_analysis(
-        self, message: Message, conversation: Conversation, annotations: dict[str, Any]
-    ) -> None:
-        conversation = await self.chat.teamwork.auto_tag(message, conversation, annotations)
+        analysis = await analyse(self.pm, message, conversation)
+        annotations = analysis.annotations
+        tags = await self.chat.teamwork.auto_tags(
+            message, self._with_context(conversation, analysis), annotations
+        )
+        if annotations or analysis.context or tags:
+            conversation = await self._store_analysis(message, conversation, analysis, tags)
         conversation = await self.chat.routing.on_message(message, conversation, annotations)
         await self.pm.notify(
             "qandu_message_stored", message=message, conversation=conversation, annotations=annotations
@@ -143,13 +129,34 @@ class Dispatcher:
         elif message.sender.type == "user" and conversation.assignee_id is not None:
             await push_suggestions(self.chat, conversation, message, annotations)
 
-    async def _annotate(self, message: Message, annotations: dict[str, Any]) -> None:
-        """Store the annotations and send them to staff (``message.annotated``); the message
-        itself was delivered before the analysis started."""
+    @staticmethod
+    def _with_context(conversation: Conversation, analysis: Analysis) -> Conversation:
+        """The conversation as the tagging hooks should see it: with the analysers' context."""
+        if not analysis.context:
+            return conversation
+        return attrs.evolve(conversation, context=merged_context(conversation.context, analysis.context))
+
+    async def _store_analysis(
+        self, message: Message, conversation: Conversation, analysis: Analysis, tags: list[str]
+    ) -> Conversation:
+        """Store the analysis (one job), then send the annotations to staff
+        (``message.annotated``; the message itself was delivered before the analysis started)
+        and announce new tags.  A failure is logged: the bot still answers."""
         try:
-            await self.chat.annotate(message, annotations)
+            conversation, added = await self.chat.store.save_analysis(
+                message.id,
+                conversation.id,
+                annotations=analysis.annotations,
+                context=analysis.context,
+                tags=tags,
+            )
         except Exception:
-            log.exception("could not store the annotations of message %s", message.id)
+            log.exception("could not store the analysis of message %s", message.id)
+            return conversation
+        if analysis.annotations:
+            self.chat.publish_annotations(message, analysis.annotations)
+        await self.chat.teamwork.tagged(conversation, added, source=AUTO, by=None)
+        return conversation
 
     def _bot_owns(self, conversation: Conversation) -> bool:
         return (
@@ -175,5 +182,4 @@ class Dispatcher:
             await self.chat.handoff(conversation, bot, reason=reason)
 
     def statistics(self) -> DispatchStatistics:
-        queued = sum(send.statistics().current_buffer_used for send, _ in self._channels)
-        return DispatchStatistics(queued=queued, handled=self._handled)
+        return DispatchStatistics(queued=self._queue.waiting, handled=self._handled)

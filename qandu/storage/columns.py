@@ -40,4 +40,3 @@ def fetch_dicts(db: Db, statement: str, params: tuple[Any, ...] = ()) -> list[di
 def fetch_one(db: Db, statement: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
     rows = fetch_dicts(db, statement, params)
     return rows[0] if rows else None
-

@@ -1,4 +1,5 @@
-"""Hand-written SQL for the hot paths (append, history), mapped through the models' fields.
+"""Hand-written SQL for the hot paths (append, history, conversation reads and updates), mapped
+through the models' fields.
 
 Building a query with peewee costs 100-500 µs of Python per statement, ten times the
 statement itself; the group-commit writer runs thousands of them per second.  These helpers
@@ -23,7 +24,8 @@ class TableSql:
     def __init__(self, model: type[peewee.Model], param: str) -> None:
         self.fields: list[peewee.Field] = list(model._meta.sorted_fields)
         self.param = param
-        table = model._meta.table_name
+        self.table = table = model._meta.table_name
+        self._by_name = {field.name: field for field in self.fields}
         columns = ", ".join(f'"{field.column_name}"' for field in self.fields)
         placeholders = ", ".join([param] * len(self.fields))
         self.select = f'SELECT {columns} FROM "{table}"'
@@ -43,6 +45,15 @@ class TableSql:
         """``SELECT ... WHERE condition``; write placeholders in ``condition`` as ``?``."""
         return f"{self.select} WHERE {self.placeholders(condition)}"
 
+    def update(self, names: Sequence[str], condition: str) -> str:
+        """``UPDATE ... SET`` the fields ``names`` ``WHERE condition`` (placeholders written ``?``)."""
+        sets = ", ".join(f'"{self.column(name)}" = {self.param}' for name in names)
+        return f'UPDATE "{self.table}" SET {sets} WHERE {self.placeholders(condition)}'
+
+    def encode_fields(self, changes: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Values for :meth:`update` of ``changes`` (field name -> value), in their order."""
+        return tuple(self._by_name[name].db_value(value) for name, value in changes.items())
+
     def placeholders(self, text: str) -> str:
         return text.replace("?", self.param) if self.param != "?" else text
 
@@ -60,6 +71,14 @@ class TableSql:
         for index, name, convert in self._converters:
             row[name] = convert(values[index])
         return row
+
+    def column(self, name: str) -> str:
+        """The column name of the field ``name``."""
+        return str(self._by_name[name].column_name)
+
+    def decode_column(self, name: str, value: Any) -> Any:
+        """One column's value as the field ``name`` reads it."""
+        return self._by_name[name].python_value(value)
 
     def decode_all(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
         return [self.decode(values) for values in rows]

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 import peewee
 
 from qandu.domain import Conversation, Message, Reaction, Receipt, StatusChange, User
-from qandu.storage import annotations, conversations, messages, receipts, users
+from qandu.storage import analysis, annotations, conversations, messages, receipts, users
 from qandu.storage.drafts import UNSET, MessageDraft, Unset
 from qandu.storage.lanes import Lanes, LaneStatistics, StoreClosed
 from qandu.storage.migrations import apply_migrations
@@ -321,6 +321,29 @@ class Store:
     async def save_annotations(self, message_id: str, values: dict[str, Any]) -> None:
         """Store (or replace) what the analysers found in a message (JSON-serialisable)."""
         await self._write(annotations.save_annotations, message_id, values)
+
+    async def save_analysis(
+        self,
+        message_id: str,
+        conversation_id: str,
+        *,
+        annotations: dict[str, Any],
+        context: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
+    ) -> tuple[Conversation, list[str]]:
+        """Store a message's analysis in one transaction: its annotations (if any), changes to
+        the conversation's context (a ``None`` value removes a key) and automatic ``tags``.
+
+        Returns the conversation afterwards and the tags that were new.
+        """
+        return await self._write(
+            analysis.save_analysis,
+            message_id,
+            conversation_id,
+            annotations=annotations,
+            context=context or {},
+            tags=list(tags),
+        )
 
     async def get_annotations(self, message_id: str) -> dict[str, Any] | None:
         """The stored annotations of one message, or ``None``."""

@@ -42,6 +42,19 @@ def add_tags(
     a tag an agent removed.
     """
     conversation = require_conversation(db, conversation_id)
+    added = insert_tags(db, conversation_id, tags, source=source, by=by)
+    if added:
+        conversation = _save(db, conversation_id, [*conversation.tags, *added])
+    return conversation, added
+
+
+def insert_tags(
+    db: Db, conversation_id: str, tags: Sequence[str], *, source: str, by: str | None
+) -> list[str]:
+    """Record the new ones of ``tags`` in ``conversation_tags``; return them (in order).
+
+    The caller appends them to ``conversations.tags`` (see :func:`add_tags`).
+    """
     state = _state(db, conversation_id)
     now = to_db_time(db, utcnow())
     added: list[str] = []
@@ -64,9 +77,7 @@ def add_tags(
             )
         state[tag] = True
         added.append(tag)
-    if added:
-        conversation = _save(db, conversation_id, [*conversation.tags, *added])
-    return conversation, added
+    return added
 
 
 def remove_tag(db: Db, conversation_id: str, tag: str, *, by: str | None) -> Conversation:

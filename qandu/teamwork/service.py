@@ -104,12 +104,16 @@ class Teamwork:
 
     # -- tags --------------------------------------------------------------------------------
 
-    async def auto_tag(
+    async def auto_tags(
         self, message: Message, conversation: Conversation, annotations: dict[str, Any]
-    ) -> Conversation:
-        """Ask ``qandu_tag_conversation`` for tags and add the new ones (pipeline step)."""
+    ) -> list[str]:
+        """Ask ``qandu_tag_conversation`` for tags; return the valid ones the conversation lacks.
+
+        The pipeline stores them with the message's annotations (``Store.save_analysis``) and
+        then calls :meth:`tagged`.
+        """
         if not self.chat.pm.hook.qandu_tag_conversation.get_hookimpls():
-            return conversation
+            return []
         wanted: list[str] = []
         for plugin, result in await self.chat.pm.call_all(
             "qandu_tag_conversation", conversation=conversation, message=message, annotations=annotations
@@ -119,10 +123,7 @@ class Teamwork:
                     wanted.append(normalize_tag(str(raw)))
                 except Exception:
                     log.warning("plugin %s returned an invalid tag %r; ignored", plugin, raw)
-        wanted = [tag for tag in dict.fromkeys(wanted) if tag not in conversation.tags]
-        if not wanted:
-            return conversation
-        return await self._add(conversation.id, wanted, source=tags.AUTO, by=None)
+        return [tag for tag in dict.fromkeys(wanted) if tag not in conversation.tags]
 
     async def add_tags(self, user: User, conversation_id: str, raw: Sequence[str]) -> Conversation:
         """An agent tags a conversation (manual tags revive ones removed earlier)."""
@@ -137,10 +138,16 @@ class Teamwork:
         conversation, added = await self.store.run_write(
             tags.add_tags, conversation_id, wanted, source=source, by=by
         )
+        await self.tagged(conversation, added, source=source, by=by)
+        return conversation
+
+    async def tagged(
+        self, conversation: Conversation, added: list[str], *, source: str, by: str | None
+    ) -> None:
+        """Publish and announce the tags just added to ``conversation`` (if any)."""
         if added:
             self.chat.publish_conversation(conversation)
-            await self.emit("conversation.tagged", conversation_id, added=added, source=source, by=by)
-        return conversation
+            await self.emit("conversation.tagged", conversation.id, added=added, source=source, by=by)
 
     async def remove_tag(self, user: User, conversation_id: str, raw: str) -> Conversation:
         self.chat.require_staff(user)

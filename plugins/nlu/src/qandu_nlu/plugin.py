@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from qandu import Service, hookimpl
+from qandu import Analysis, Service, hookimpl
 from qandu.errors import ConfigError
 from qandu_nlu.config import NluConfig
 
@@ -226,10 +226,12 @@ class Nlu:
     # -- analysis --------------------------------------------------------------------------
 
     @hookimpl
-    async def qandu_analyze_message(
-        self, message: Message, conversation: Conversation
-    ) -> dict[str, Any] | None:
-        """Annotate a customer's text message; remember its slots in the conversation."""
+    async def qandu_analyze_message(self, message: Message, conversation: Conversation) -> Analysis | None:
+        """Annotate a customer's text message; remember its slots in the conversation.
+
+        The new state goes back to the core as a context change, stored in the same
+        transaction as the annotations (only when slots, intent name or language changed).
+        """
         text = (message.content.text or "").strip()
         if message.sender.type != "user" or not text or self._app is None:
             return None
@@ -253,11 +255,11 @@ class Nlu:
             message.seq,
             limiter=self._limiter,
         )
-        from qandu_nlu.context import State
+        from qandu_nlu.context import CONTEXT_KEY, State
 
         if state is not None and not state.same(State.from_context(conversation.context)):
-            await self._app.store.update_context(conversation.id, {"nlu": state.to_json()})
-        return annotations
+            return Analysis(annotations, {CONTEXT_KEY: state.to_json()})
+        return Analysis(annotations)
 
 
 async def _lines(stream: Any) -> AsyncIterator[str]:
