@@ -276,9 +276,7 @@ class RedisBus(Bus):
             for subscriber in tuple(subscribers):
                 if id(subscriber) not in seen:
                     seen.add(id(subscriber))
-                    resync = getattr(subscriber, "resync", None)
-                    if resync is not None:
-                        resync()
+                    subscriber.resync()
 
     async def _publisher(self) -> None:
         pending: list[tuple[str, bytes]] = []

@@ -11,11 +11,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import functools
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import trio
 
 from qandu.app import App, Endpoints, serve
@@ -26,6 +30,8 @@ from qandu.events import Event
 from qandu.plugins import PluginManager, hookimpl
 
 REPO = Path(__file__).resolve().parent.parent
+PG_DSN = os.environ.get("QANDU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+"""The PostgreSQL that tests use (``QANDU_TEST_POSTGRES``; the machine's by default)."""
 DEMO_BOT = REPO / "bots" / "support"
 
 
@@ -97,3 +103,37 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, inte
             if result:
                 return result
             await trio.sleep(interval)
+
+
+@functools.cache
+def postgres_available() -> bool:
+    """Whether :data:`PG_DSN` accepts connections."""
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(PG_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextmanager
+def postgres_schema(prefix: str = "qandu_test") -> Iterator[str]:
+    """A storage URL on a fresh schema of :data:`PG_DSN`, dropped afterwards.
+
+    Without PostgreSQL the test is skipped, or fails under ``CI`` (where it must be there).
+    """
+    import pytest
+
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL not reachable at {PG_DSN}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{PG_DSN}?schema={schema}"
+    finally:
+        drop_schema(schema)

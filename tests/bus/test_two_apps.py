@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import httpx
-import psycopg
 import pytest
 import trio
 
 from qandu.client import ChatClient
 from qandu.gateway import protocol as p
-from qandu.testing import add_agent, make_app, running, until
+from qandu.testing import add_agent, make_app, postgres_schema, running, until
 
 from .test_redis_bus import REDIS_URL, needs_redis
 
-PG_DSN = os.environ.get("QANDU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
 
 @pytest.fixture
-def schema():
-    name = f"qandu_bus_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(PG_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+def storage_url():
+    with postgres_schema("qandu_bus") as url:
+        yield url
 
 
-def node(tmp_path, schema: str, name: str, prefix: str):
+def node(tmp_path, storage_url: str, name: str, prefix: str):
     return make_app(
         tmp_path / name,
-        storage={"url": f"{PG_DSN}?schema={schema}"},
+        storage={"url": storage_url},
         bus={"backend": "redis", "url": REDIS_URL, "channel_prefix": prefix, "node_id": name},
         auth={"secret": "a-secret-shared-by-every-node-of-the-cluster"},
         files={"directory": str(tmp_path / "files")},
@@ -38,9 +32,9 @@ def node(tmp_path, schema: str, name: str, prefix: str):
 
 
 @needs_redis
-async def test_customer_on_one_node_and_agent_on_another_see_each_other_live(tmp_path, schema):
+async def test_customer_on_one_node_and_agent_on_another_see_each_other_live(tmp_path, storage_url):
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    a, b = node(tmp_path, schema, "a", prefix), node(tmp_path, schema, "b", prefix)
+    a, b = node(tmp_path, storage_url, "a", prefix), node(tmp_path, storage_url, "b", prefix)
     with trio.fail_after(30):
         async with running(a) as node_a, running(b) as node_b:
             await add_agent(b, "ann@example.com", name="Ann")

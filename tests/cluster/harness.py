@@ -10,7 +10,6 @@ helpers are async and run inside the tests.
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import signal
 import socket
@@ -31,9 +30,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from qandu.auth import hash_password
 from qandu.client import Api, ChatClient
 from qandu.storage import Store
+from qandu.testing import PG_DSN, postgres_available  # noqa: F401 (the conftest imports them from here)
 
 REPO = Path(__file__).resolve().parents[2]
-PG_DSN = os.environ.get("QANDU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "cluster-pass-123"
 SECRET = "cluster-secret-the-same-on-every-node"
 START_TIMEOUT = 60.0
@@ -52,15 +51,6 @@ def free_port() -> int:
 
 def redis_server_binary() -> str | None:
     return shutil.which("redis-server")
-
-
-@functools.cache
-def postgres_available() -> bool:
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
 
 
 @functools.cache

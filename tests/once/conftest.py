@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import pathlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from qandu.app import App
-from qandu.testing import EventLog, make_app
-from tests.storage.conftest import PG_DSN, drop_schema, postgres_available
+from qandu.testing import EventLog, make_app, postgres_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -22,15 +19,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'shared.sqlite3'}"
         return
-    if not postgres_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable at {PG_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
-    schema = f"qandu_once_{uuid.uuid4().hex[:12]}"
-    try:
-        yield f"{PG_DSN}?schema={schema}"
-    finally:
-        drop_schema(schema)
+    with postgres_schema("qandu_once") as url:
+        yield url
 
 
 class Node:

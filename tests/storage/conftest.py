@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import pathlib
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import trio
 import trio.testing
 
 from qandu.domain import Content, User
 from qandu.storage import MessageDraft, Store
-
-PG_DSN = os.environ.get("QANDU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@functools.cache
-def postgres_available() -> bool:
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
-
-
-def drop_schema(schema: str) -> None:
-    with psycopg.connect(PG_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+from qandu.testing import PG_DSN, drop_schema, postgres_available, postgres_schema  # noqa: F401 (shared)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,15 +24,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterato
     if request.param == "sqlite":
         yield "sqlite:///db/qandu.sqlite3"
         return
-    if not postgres_available():
-        if os.environ.get("CI"):  # CI runs both backends: a missing server is a failure there
-            pytest.fail(f"PostgreSQL not reachable at {PG_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
-    schema = f"qandu_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield f"{PG_DSN}?schema={schema}"
-    finally:
-        drop_schema(schema)
+    with postgres_schema() as url:  # CI runs both backends: a missing server is a failure there
+        yield url
 
 
 @pytest.fixture

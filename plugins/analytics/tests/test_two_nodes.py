@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import psycopg
 import pytest
 import trio
 
 from qandu.storage import Store, parse_url
-from qandu.testing import make_app, running, until
+from qandu.testing import make_app, postgres_schema, running, until
 from qandu_analytics import Analytics, AnalyticsConfig
 from qandu_analytics.recorder import EventRecord, apply_batch
 from qandu_analytics.schema import MIGRATIONS
 
-PG_DSN = os.environ.get("QANDU_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 TIMEOUT = 20
 ROW = "SELECT 1 FROM analytics_conversations WHERE conversation_id = %s"
 
@@ -23,18 +19,8 @@ ROW = "SELECT 1 FROM analytics_conversations WHERE conversation_id = %s"
 @pytest.fixture
 def pg_url():
     """A fresh schema on the machine's PostgreSQL (the test skips without one, fails under CI)."""
-    try:
-        psycopg.connect(PG_DSN, connect_timeout=2).close()
-    except psycopg.Error:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable at {PG_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}")
-    schema = f"qandu_analytics_{uuid.uuid4().hex[:12]}"
-    try:
-        yield f"{PG_DSN}?schema={schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with postgres_schema("qandu_analytics") as url:
+        yield url
 
 
 def _assigned(cid: str) -> EventRecord:
