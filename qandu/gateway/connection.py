@@ -200,8 +200,8 @@ class Connection:
             self._send.send_nowait(frame)
         except trio.WouldBlock:
             self._slow()
-        except trio.ClosedResourceError:
-            pass
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # closing, or the writer has ended: the frame has nowhere to go
 
     def _slow(self) -> None:
         self.gateway.slow_consumers += 1

@@ -11,6 +11,7 @@ import wsproto.events as ev
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from qandu import Reply, hookimpl
+from qandu.bus import user_topic
 from qandu.client import ChatClient
 from qandu.gateway import protocol as p
 from qandu.testing import make_app, running
@@ -198,3 +199,12 @@ async def test_without_ai_plugins_the_bot_greets_and_hands_off(server, app):
             await trio.sleep(0.3)
             await customer.gateway.request(p.Ping(ref="sync"))
             assert not [f for f in customer.gateway.drain_pending() if f["type"] == "message.new"]
+
+
+async def test_publishing_to_a_connection_whose_writer_ended_does_not_fail_the_publisher(app, server):
+    with trio.fail_after(20):
+        async with ChatClient.initialize(server.http_url, name="Lou") as customer:
+            topic = user_topic(customer.init["user"]["id"])
+            (connection,) = app.bus._topics[topic]
+            connection._outbox.close()  # as when its writer has ended while it is still subscribed
+            assert app.bus.publish(topic, p.presence_frame("someone", "online")) == 1
