@@ -28,7 +28,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from benchmarks import cluster, fanout, history, memory, report, roundtrip
+from benchmarks import cluster, fanout, history, memory, plugins_overhead, report, roundtrip
 from benchmarks.loadgen import BareTarget, QanduTarget, Target, create_agents
 from benchmarks.servers import (
     REPO,
@@ -41,7 +41,7 @@ from benchmarks.servers import (
 )
 from benchmarks.stats import Row
 
-SCENARIOS = ("roundtrip", "fanout", "history", "memory", "cluster")
+SCENARIOS = ("roundtrip", "fanout", "history", "memory", "cluster", "plugins")
 RESULTS = REPO / "benchmarks" / "results"
 
 
@@ -73,6 +73,10 @@ class Settings:
     """Cluster: agents watching each conversation (from the next node)."""
     cluster_duration: float = 10.0
     """Cluster: seconds of sending per phase (at ``rate``, then at max)."""
+    plugin_rounds: int = 10
+    """Plugins: alternated rounds of each server (routing, tagging, analytics off / on)."""
+    plugin_duration: float = 4.0
+    """Plugins: seconds of round trips per round."""
 
 
 FULL = Settings()
@@ -89,6 +93,8 @@ QUICK = Settings(
     cluster_conversations=6,
     cluster_watchers=2,
     cluster_duration=2.0,
+    plugin_rounds=2,
+    plugin_duration=2.0,
 )
 
 
@@ -290,12 +296,32 @@ def run_cluster(
     )
 
 
+def run_plugins(
+    s: Settings, workdir: Path, steps: Steps, profile_dir: Path | None
+) -> plugins_overhead.Overhead:
+    """Round trips with routing, tagging and analytics off and on, in alternated rounds."""
+    profile = None
+    if profile_dir is not None:
+        profile = profile_dir / "plugins"
+        profile.mkdir(exist_ok=True)
+    rounds = 2 * (s.plugin_rounds + 1)  # the warm-up round of each, then the measured ones
+    with steps.step("plugins: routing + tagging + analytics off / on", total=rounds) as tick:
+        return plugins_overhead.run(
+            plugins_overhead.CLIENTS,
+            s.plugin_duration,
+            s.plugin_rounds,
+            warmup=s.plugin_duration,
+            profile=profile,
+            on_round=lambda: tick(1),
+        )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="QanDu benchmarks: each figure beside a bare trio-websocket server, in the same run.",
     )
-    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke run (about 90 s)")
+    parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke run (about 2 min)")
     parser.add_argument(
         "--only",
         action="append",
@@ -319,6 +345,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster-conversations", type=int, help="cluster: conversations")
     parser.add_argument("--cluster-watchers", type=int, help="cluster: agents watching each conversation")
     parser.add_argument("--cluster-duration", type=float, help="cluster: seconds of sending per phase")
+    parser.add_argument("--plugin-rounds", type=int, help="plugins: alternated rounds of each server")
+    parser.add_argument("--plugin-duration", type=float, help="plugins: seconds of round trips per round")
     parser.add_argument(
         "--watchers",
         choices=tuple(WATCHERS),
@@ -365,6 +393,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "cluster_conversations",
             "cluster_watchers",
             "cluster_duration",
+            "plugin_rounds",
+            "plugin_duration",
         )
         if getattr(args, name) is not None
     }
@@ -396,6 +426,7 @@ def main(argv: list[str] | None = None) -> None:
         "history": 2,
         "memory": 2,
         "cluster": 1 + len(s.nodes),
+        "plugins": 1,
     }
     raw: dict[str, Any] = {}
     rows: list[Row] = []
@@ -408,6 +439,7 @@ def main(argv: list[str] | None = None) -> None:
         "history": run_history,
         "memory": run_memory,
         "cluster": run_cluster,
+        "plugins": run_plugins,
     }
     columns = (
         SpinnerColumn(),
@@ -438,6 +470,8 @@ def main(argv: list[str] | None = None) -> None:
         rows += report.memory_rows(raw["memory"])
     if "cluster" in raw:
         rows += report.cluster_rows(raw["cluster"], rate=s.rate)
+    if "plugins" in raw:
+        rows += report.plugins_rows(raw["plugins"])
 
     elapsed = time.monotonic() - started
     mode = "quick" if args.quick else "full"

@@ -16,6 +16,7 @@ from benchmarks.cluster_load import Phase, describe_cpu
 from benchmarks.fanout import Delivery, FanoutResult
 from benchmarks.history import HistoryResult
 from benchmarks.memory import MemoryResult
+from benchmarks.plugins_overhead import BUDGET, Overhead
 from benchmarks.roundtrip import RoundTrip
 from benchmarks.stats import Row, fmt
 
@@ -281,6 +282,31 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def plugins_rows(result: Overhead) -> list[Row]:
+    """The support-team plugins on, beside the same server with them off."""
+    return [
+        Row(
+            scenario=(
+                f"plugins {' + '.join(result.plugins_on)} on, round trip, {result.clients} clients"
+                f" ({len(result.off)} alternated rounds of each)"
+            ),
+            metric="round trips/s (send -> ack)",
+            unit="/s",
+            qandu=result.rate("on"),
+            baseline=result.rate("off"),
+            baseline_name="the same server, plugins off",
+            higher_is_better=True,
+            target=f"cost < {BUDGET:.0%}",
+            passed=result.overhead < BUDGET and not result.plugins_missing,
+            qandu_detail=(
+                f"cost {result.overhead:.1%}; server CPU {fmt(result.cpu_ms('on'), 3)} ms/round trip"
+                + (f"; not installed: {', '.join(result.plugins_missing)}" if result.plugins_missing else "")
+            ),
+            baseline_detail=f"server CPU {fmt(result.cpu_ms('off'), 3)} ms/round trip",
+        )
+    ]
 
 
 def write_json(path: Path, *, rows: list[Row], raw: dict[str, Any], meta: dict[str, Any]) -> None:

@@ -1,10 +1,10 @@
 """Events: what happened, for plugins that observe the server (analytics, routing, audit).
 
 The core emits an :class:`Event` through the ``qandu_event`` hook; every implementation runs
-concurrently under the hook deadline, so an observer can never slow down or break the code
-that emitted it.  Event names are dotted, past tense where they report a change.  The core
-emits the names listed in :data:`CORE_EVENTS`; plugins may emit their own (prefix them with
-the plugin's name).
+under the hook deadline and inside an error boundary, so an observer can never break the
+code that emitted it, nor hold it up for longer than its deadline.  Event names are dotted,
+past tense where they report a change.  The core emits the names listed in
+:data:`CORE_EVENTS`; plugins may emit their own (prefix them with the plugin's name).
 """
 
 from __future__ import annotations

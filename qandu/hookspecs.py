@@ -130,7 +130,7 @@ async def qandu_analyze_message(
 async def qandu_message_stored(
     message: Message, conversation: Conversation, annotations: dict[str, Any]
 ) -> None:
-    """React to a message that was stored and delivered (tagging, analytics, routing).
+    """React to a message that was stored, delivered, analysed and routed (analytics counts it).
 
     :param message: The stored message.
     :param conversation: Its conversation.
@@ -227,7 +227,7 @@ async def qandu_route_conversation(
 async def qandu_event(event: Event) -> None:
     """Observe something that happened (assignment, queueing, SLA breach, agent status...).
 
-    All implementations run concurrently, each under the hook deadline; keep them short
+    All implementations run, one after another, each under the hook deadline; keep them short
     and hand long work to a service.  ``qandu.events.CORE_EVENTS`` lists the core's events.
 
     :param event: The :class:`qandu.events.Event` (name, conversation id, time, data).

@@ -8,6 +8,8 @@ plugins it needs) attributes; it is constructed with its validated config.
 
 from __future__ import annotations
 
+import contextlib
+import dis
 import graphlib
 import inspect
 import logging
@@ -72,6 +74,7 @@ class PluginManager(pluggy.PluginManager):
         self._calls = 0
         self._failures: Counter[str] = Counter()
         self._timeouts: Counter[str] = Counter()
+        self._dispatch: dict[str, tuple[tuple[pluggy.HookImpl, bool], ...]] = {}
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -155,28 +158,73 @@ class PluginManager(pluggy.PluginManager):
         return [s for group in self.hook.qandu_register_services(app=app) if group for s in group]
 
     # -- async calls -----------------------------------------------------------------------
+    #
+    # Every implementation runs under its own deadline, but not in a cancel scope of its own
+    # (entering and leaving a trio cancel scope costs as much as a short hook, and the
+    # post-store pipeline makes several hook calls per message).  A deadline can only fire
+    # where an implementation suspends; one that never awaits runs with no scope at all, and
+    # the others of one hook call share a scope whose deadline moves before each of them.
+    # When it fires, the implementation running then is the one that hung; the rest of the
+    # hook call goes on in a fresh scope.
 
-    def _impls(self, name: str) -> list[pluggy.HookImpl]:
-        return list(reversed(getattr(self.hook, name).get_hookimpls()))
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        self._dispatch.clear()
+        return super().register(plugin, name)
 
-    async def _call(
-        self, name: str, impl: pluggy.HookImpl, kwargs: dict[str, Any], timeout: float | None = None
-    ) -> tuple[bool, Any]:
-        """Run one implementation inside its deadline and error boundary."""
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        self._dispatch.clear()
+        return super().unregister(plugin, name)
+
+    def _impls(self, name: str) -> tuple[tuple[pluggy.HookImpl, bool], ...]:
+        """Hook ``name``'s implementations in call order, each with whether it can suspend
+        (cached until a plugin is registered or unregistered)."""
+        impls = self._dispatch.get(name)
+        if impls is None:
+            found = reversed(getattr(self.hook, name).get_hookimpls())
+            impls = self._dispatch[name] = tuple((impl, can_suspend(impl.function)) for impl in found)
+        return impls
+
+    async def _invoke(self, name: str, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        """Call one implementation inside the error boundary: ``(ok, result)``."""
         self._calls += 1
-        args = {arg: kwargs[arg] for arg in impl.argnames}
+        try:
+            return True, await impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+        except Exception:
+            self._failures[impl.plugin_name] += 1
+            log.exception("plugin %s failed in %s", impl.plugin_name, name)
+            return False, None
+
+    async def _run(
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        each: Callable[[pluggy.HookImpl, bool, Any], bool],
+        timeout: float | None = None,
+    ) -> None:
+        """Call the implementations one after another, each inside its deadline and error
+        boundary; ``each(impl, ok, result)`` sees every outcome and returns True to stop."""
+        impls = self._impls(name)
         timeout = self.hook_timeout if timeout is None else timeout
-        with trio.move_on_after(timeout) as scope:
-            try:
-                return True, await impl.function(**args)
-            except Exception:
-                self._failures[impl.plugin_name] += 1
-                log.exception("plugin %s failed in %s", impl.plugin_name, name)
-                return False, None
-        if scope.cancelled_caught:
-            self._timeouts[impl.plugin_name] += 1
-            log.error("plugin %s timed out in %s after %.1fs", impl.plugin_name, name, timeout)
-        return False, None
+        index = 0
+        while index < len(impls):
+            scope = trio.CancelScope() if any(suspends for _, suspends in impls[index:]) else None
+            with scope or contextlib.nullcontext():
+                while index < len(impls):
+                    impl, suspends = impls[index]
+                    if suspends:
+                        assert scope is not None
+                        if scope.cancel_called:  # the last deadline passed as its owner returned
+                            break  # (a cancelled scope stays cancelled): go on in a fresh one
+                        scope.deadline = trio.current_time() + timeout
+                    index += 1
+                    if each(impl, *await self._invoke(name, impl, kwargs)):
+                        return
+            if scope is not None and scope.cancelled_caught:  # impls[index - 1] hung
+                hung = impls[index - 1][0]
+                self._timeouts[hung.plugin_name] += 1
+                log.error("plugin %s timed out in %s after %.1fs", hung.plugin_name, name, timeout)
+                if each(hung, False, None):
+                    return
 
     async def call_each(
         self, name: str, *, timeout: float | None = None, **kwargs: Any
@@ -186,27 +234,38 @@ class PluginManager(pluggy.PluginManager):
         Unlike :meth:`call_all`, failures are reported (``ok=False``), so that a caller can
         fail closed; ``timeout`` overrides ``hook_timeout`` for these calls.
         """
-        results = []
-        for impl in self._impls(name):
-            ok, result = await self._call(name, impl, kwargs, timeout)
+        results: list[tuple[str, bool, Any]] = []
+
+        def each(impl: pluggy.HookImpl, ok: bool, result: Any) -> bool:
             results.append((impl.plugin_name, ok, result))
+            return False
+
+        await self._run(name, kwargs, each, timeout)
         return results
 
     async def call_first(self, name: str, **kwargs: Any) -> Any:
         """Call implementations in pluggy's order; return the first non-None result."""
-        for impl in self._impls(name):
-            ok, result = await self._call(name, impl, kwargs)
+        found: list[Any] = []
+
+        def each(impl: pluggy.HookImpl, ok: bool, result: Any) -> bool:
             if ok and result is not None:
-                return result
-        return None
+                found.append(result)
+                return True
+            return False
+
+        await self._run(name, kwargs, each)
+        return found[0] if found else None
 
     async def call_all(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call implementations one after another; return ``(plugin, result)`` for each success."""
-        results = []
-        for impl in self._impls(name):
-            ok, result = await self._call(name, impl, kwargs)
+        results: list[tuple[str, Any]] = []
+
+        def each(impl: pluggy.HookImpl, ok: bool, result: Any) -> bool:
             if ok and result is not None:
                 results.append((impl.plugin_name, result))
+            return False
+
+        await self._run(name, kwargs, each)
         return results
 
     async def call_chain(self, name: str, value_arg: str, **kwargs: Any) -> Any:
@@ -215,24 +274,41 @@ class PluginManager(pluggy.PluginManager):
         An implementation may return a value of another type to stop the chain (for
         example a rejection); the caller decides what it means.
         """
-        value = kwargs[value_arg]
-        for impl in self._impls(name):
-            ok, result = await self._call(name, impl, {**kwargs, value_arg: value})
+        start = kwargs[value_arg]
+        outcome: list[Any] = []
+
+        def each(impl: pluggy.HookImpl, ok: bool, result: Any) -> bool:
             if not ok or result is None:
-                continue
-            if not isinstance(result, type(value)):
-                return result
-            value = result
-        return value
+                return False
+            if not isinstance(result, type(start)):
+                outcome.append(result)
+                return True
+            kwargs[value_arg] = result  # the next implementation sees it
+            return False
+
+        await self._run(name, kwargs, each)
+        return outcome[0] if outcome else kwargs[value_arg]
 
     async def notify(self, name: str, **kwargs: Any) -> None:
-        """Run every implementation concurrently and wait for all of them."""
-        async with trio.open_nursery() as nursery:
-            for impl in self._impls(name):
-                nursery.start_soon(self._call, name, impl, kwargs)
+        """Call every implementation, one after another; results and failures are only logged."""
+        await self._run(name, kwargs, lambda impl, ok, result: False)
 
     def statistics(self) -> PluginStatistics:
         return PluginStatistics(self._calls, dict(self._failures), dict(self._timeouts))
+
+
+#: Instructions where a coroutine can give control back to the event loop (``await``,
+#: ``async with``, ``async for`` all compile to them).
+_SUSPENDING = frozenset({"GET_AWAITABLE", "SEND", "YIELD_VALUE"})
+
+
+def can_suspend(function: Callable[..., Any]) -> bool:
+    """Whether calling ``function`` may suspend: anything but a plain ``async def`` whose own
+    code never awaits counts as suspending (a decorated one, a callable object...)."""
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    if code is None or not inspect.iscoroutinefunction(function):
+        return True
+    return any(instruction.opname in _SUSPENDING for instruction in dis.get_instructions(code))
 
 
 def entry_points() -> Iterable[metadata.EntryPoint]:

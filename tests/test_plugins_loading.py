@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import attrs
 import pluggy
 import pytest
@@ -9,9 +11,11 @@ import trio
 
 from qandu import Reply, hookimpl
 from qandu.errors import ConfigError, PluginError
-from qandu.plugins import PluginManager
+from qandu.plugins import PluginManager, can_suspend
 
 PLUGIN_SOURCE = """
+import time
+
 import attrs
 from qandu import hookimpl
 
@@ -158,23 +162,165 @@ async def test_call_first_skips_raising_and_hanging_plugins_and_falls_back_to_tr
     assert stats.failures == {"raises": 1} and stats.timeouts == {"hangs": 1}
 
 
-async def test_notify_runs_all_concurrently_despite_failures():
+async def test_notify_runs_every_implementation_in_turn_despite_failures_and_hangs():
     seen = []
 
-    class A:
-        @hookimpl
-        async def qandu_message_stored(self, message):
-            await trio.sleep(0.05)
-            seen.append("a")
+    def plugin(tag: str, action: str) -> object:
+        class P:
+            @hookimpl
+            async def qandu_message_stored(self, message):
+                seen.append(tag)
+                if action == "hang":
+                    await trio.sleep_forever()
+                if action == "raise":
+                    raise ValueError("bad plugin")
 
-    class B:
-        @hookimpl
-        async def qandu_message_stored(self, message):
-            raise ValueError("bad plugin")
+        return P()
 
-    pm = PluginManager(hook_timeout=1)
-    pm.add(A(), "a")
-    pm.add(B(), "b")
+    pm = PluginManager(hook_timeout=0.1)
+    # registered last = called first: hang, hang (two deadlines in a row), raise, ok
+    for tag, action in (("ok", "ok"), ("raises", "raise"), ("hangs2", "hang"), ("hangs1", "hang")):
+        pm.add(plugin(tag, action), tag)
     with trio.fail_after(5):
         await pm.notify("qandu_message_stored", message=1, conversation=None, annotations={})
-    assert seen == ["a"]
+    assert seen == ["hangs1", "hangs2", "raises", "ok"]
+    stats = pm.statistics()
+    assert stats.timeouts == {"hangs1": 1, "hangs2": 1} and stats.failures == {"raises": 1}
+    assert stats.calls == 4
+
+
+async def test_each_implementation_gets_the_whole_deadline():
+    """The deadline is per implementation: two that each take most of it both finish."""
+
+    class Slow:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        @hookimpl
+        async def qandu_analyze_message(self, message):
+            await trio.sleep(0.3)
+            return {self.tag: True}
+
+    pm = PluginManager(hook_timeout=0.5)
+    pm.add(Slow("a"), "a")
+    pm.add(Slow("b"), "b")
+    results = await pm.call_all("qandu_analyze_message", message=1, conversation=None)
+    assert sorted(name for name, _ in results) == ["a", "b"]
+    assert pm.statistics().timeouts == {}
+
+
+async def test_call_chain_passes_the_value_on_past_a_hung_implementation():
+    class Upper:
+        @hookimpl(trylast=True)
+        async def qandu_message_incoming(self, draft):
+            return draft.upper()
+
+    class Hangs:
+        @hookimpl
+        async def qandu_message_incoming(self, draft):
+            await trio.sleep_forever()
+
+    class Exclaim:
+        @hookimpl(tryfirst=True)
+        async def qandu_message_incoming(self, draft):
+            return draft + "!"
+
+    pm = PluginManager(hook_timeout=0.1)
+    for name, plugin in (("upper", Upper()), ("hangs", Hangs()), ("exclaim", Exclaim())):
+        pm.add(plugin, name)
+    with trio.fail_after(5):
+        assert await pm.call_chain("qandu_message_incoming", "draft", draft="hi") == "HI!"
+    pm.remove("exclaim")  # the call order is rebuilt after (un)registration
+    assert await pm.call_chain("qandu_message_incoming", "draft", draft="hi") == "HI"
+
+
+async def test_an_outer_cancellation_is_not_taken_for_a_plugin_timeout():
+    class Waits:
+        @hookimpl
+        async def qandu_message_stored(self, message):
+            await trio.sleep_forever()
+
+    pm = PluginManager(hook_timeout=10)
+    pm.add(Waits(), "waits")
+    with trio.move_on_after(0.1) as outer:
+        await pm.notify("qandu_message_stored", message=1, conversation=None, annotations={})
+    assert outer.cancelled_caught
+    assert pm.statistics().timeouts == {}
+
+
+def test_only_implementations_that_never_await_are_called_without_a_deadline_scope():
+    async def awaits():
+        await trio.sleep(0)
+
+    async def enters():
+        async with trio.open_nursery():
+            pass
+
+    async def iterates(items):
+        async for _ in items:
+            pass
+
+    async def comprehends(items):
+        return [item async for item in items]
+
+    async def plain(x):
+        return x + 1
+
+    class Callable:
+        async def __call__(self):
+            return None
+
+    assert [can_suspend(f) for f in (awaits, enters, iterates, comprehends, Callable())] == [True] * 5
+    assert can_suspend(plain) is False
+    assert can_suspend(PluginManager().add) is True  # not a coroutine function: assume it may
+
+
+async def test_a_hang_among_implementations_that_never_await_is_still_cut_off():
+    order = []
+
+    class Quick:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        @hookimpl
+        async def qandu_message_stored(self, message):
+            order.append(self.tag)
+
+    class Hangs:
+        @hookimpl
+        async def qandu_message_stored(self, message):
+            order.append("hangs")
+            await trio.sleep_forever()
+
+    pm = PluginManager(hook_timeout=0.1)
+    for name, plugin in (("q3", Quick("q3")), ("hangs", Hangs()), ("q1", Quick("q1"))):
+        pm.add(plugin, name)
+    with trio.fail_after(5):
+        await pm.notify("qandu_message_stored", message=1, conversation=None, annotations={})
+    assert order == ["q1", "hangs", "q3"]
+    assert pm.statistics().timeouts == {"hangs": 1} and pm.statistics().calls == 3
+
+
+async def test_a_deadline_that_passed_as_its_implementation_returned_does_not_cut_off_the_next():
+    seen = []
+
+    class Late:
+        @hookimpl
+        async def qandu_message_stored(self, message):
+            time.sleep(0.15)  # past its 0.1 s deadline, with no checkpoint to cancel it at
+            await trio.lowlevel.cancel_shielded_checkpoint()  # the loop sees the deadline pass
+            seen.append("late")
+
+    class Next:
+        @hookimpl
+        async def qandu_message_stored(self, message):
+            await trio.sleep(0)
+            seen.append("next")
+
+    pm = PluginManager(hook_timeout=0.1)
+    pm.add(Next(), "next")
+    pm.add(Late(), "late")  # registered last: called first
+    with trio.fail_after(5):
+        await pm.notify("qandu_message_stored", message=1, conversation=None, annotations={})
+    assert seen == ["late", "next"]
+    assert pm.statistics().timeouts == {}

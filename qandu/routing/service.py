@@ -51,6 +51,9 @@ class RoutingService(PeopleAssignment):
         self.admin = RoutingAdmin(self)
         self.default_max_chats: int | None = None
         """Limit of open conversations for agents without their own ``maxChats`` (None: no limit)."""
+        self.next_response_targets: dict[str, float] = {}
+        """Seconds an agent has to answer a customer's new message, per priority (a routing
+        plugin's SLA policy; a priority without one starts no next-response clock)."""
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -164,9 +167,26 @@ class RoutingService(PeopleAssignment):
                             waitedSeconds=round(max(waited, 0.0), 3),
                         )
             return conversation
-        if message.sender.type == "user" and conversation.priority != "high":  # it can only rise
-            return await self.assess(conversation, message, annotations)
+        if message.sender.type == "user":
+            if conversation.priority != "high":  # it can only rise
+                conversation = await self.assess(conversation, message, annotations)
+            return await self._start_next_response_clock(conversation, message)
         return conversation
+
+    async def _start_next_response_clock(self, conversation: Conversation, message: Message) -> Conversation:
+        """A customer waiting on their agent (after the first response) starts the
+        next-response clock, unless it already runs (only an agent's answer stops it)."""
+        target = self.next_response_targets.get(conversation.priority)
+        if (
+            target is None
+            or conversation.assignee_id is None
+            or conversation.status != "active"
+            or conversation.first_response_at is None
+            or conversation.next_response_due is not None
+        ):
+            return conversation
+        due = message.timestamp + dt.timedelta(seconds=target)
+        return await self.set_sla(conversation.id, next_response_due=due)
 
     async def assess(
         self, conversation: Conversation, message: Message | None, annotations: dict[str, Any]

@@ -58,3 +58,20 @@ async def test_a_record_that_cannot_be_written_is_dropped_alone(tmp_path):
             assert plugin.dropped == 1
             assert await _count(app, "analytics_csat") == 1
             assert plugin._pending == []
+
+
+async def test_beyond_max_pending_new_records_are_dropped_and_counted_not_waited_for(tmp_path, caplog):
+    plugin = Analytics(AnalyticsConfig(flush_interval=3600, max_pending=3))
+    app = make_app(tmp_path, plugins={"analytics": plugin})
+    with trio.fail_after(TIMEOUT):
+        async with running(app):
+            for n in range(5):  # the hook never waits, even with the buffer full
+                await plugin.qandu_event(Event("conversation.started", f"c{n}", AT, {}))
+            assert len(plugin._pending) == 3 and plugin.overflowed == 2
+            warnings = [r.message for r in caplog.records if "dropping new ones" in r.message]
+            assert warnings == ["analytics is 3 records behind; dropping new ones"]  # once
+            assert await plugin.flush() == 3
+            await plugin.qandu_event(Event("conversation.started", "c5", AT, {}))  # room again
+            assert await plugin.flush() == 1
+            assert await _count(app, "analytics_conversations") == 4
+            assert plugin.overflowed == 2

@@ -22,7 +22,8 @@ class AnalyticsConfig:
     batch_size: int = attrs.field(default=500, validator=v.ge(1))
     """Events written in one transaction."""
     max_pending: int = attrs.field(default=20_000, validator=v.ge(1))
-    """Events buffered in memory at most; beyond that recording waits for the writer."""
+    """Events buffered in memory at most; beyond that new ones are dropped and counted (the
+    writer has been failing that long), so that analytics never holds up the chat."""
     event_log_days: int = attrs.field(default=90, validator=v.ge(1))
     """Days the raw event log (``analytics_events``) is kept; the aggregates are kept for good."""
     max_range_days: int = attrs.field(default=400, validator=v.ge(1))

@@ -78,25 +78,35 @@ class Analytics:
         self.app: Any = None
         self._pending: list[Record] = []
         self._wake = trio.Event()
-        self._drained = trio.Event()
         self._lock = trio.Lock()
         self.written = 0
         self.dropped = 0
+        self.overflowed = 0
+        """Records refused because ``max_pending`` were buffered (the writer kept failing)."""
+        self._room = True
         self.pruned = 0
 
     # -- recording (hooks: append only) ------------------------------------------------------
 
-    async def _record(self, record: Record) -> None:
-        while len(self._pending) >= self.config.max_pending:  # the writer is behind: wait for it
-            self._wake.set()
-            await self._drained.wait()
+    def _record(self, record: Record) -> None:
+        """Buffer a record for the writer: no I/O and no waiting, so that the hooks never
+        suspend (no cancel scope for them) and analytics never holds up the chat.  With
+        ``max_pending`` records buffered (the writer has been failing that long), new ones are
+        dropped and counted (``overflowed``), with one warning per episode."""
+        if len(self._pending) >= self.config.max_pending:
+            if self._room:
+                log.warning("analytics is %d records behind; dropping new ones", len(self._pending))
+                self._room = False
+            self.overflowed += 1
+            return
+        self._room = True
         self._pending.append(record)
         if len(self._pending) >= self.config.batch_size:
             self._wake.set()
 
     @hookimpl
     async def qandu_event(self, event: Event) -> None:
-        await self._record(EventRecord(event.name, event.conversation_id, epoch(event.at), dict(event.data)))
+        self._record(EventRecord(event.name, event.conversation_id, epoch(event.at), dict(event.data)))
 
     @hookimpl
     async def qandu_message_stored(
@@ -106,7 +116,7 @@ class Analytics:
         if sender not in ("user", "agent"):
             return
         score, label = _sentiment(annotations) if sender == "user" else (None, None)
-        await self._record(
+        self._record(
             MessageRecord(
                 conversation_id=message.conversation_id,
                 at=epoch(message.timestamp),
@@ -127,16 +137,12 @@ class Analytics:
         """
         async with self._lock:
             target, written = len(self._pending), 0
-            try:
-                while written < target and self._pending:
-                    chunk = self._pending[: min(self.config.batch_size, target - written)]
-                    await self._write(chunk)
-                    del self._pending[: len(chunk)]
-                    written += len(chunk)
-                    self.written += len(chunk)
-            finally:
-                self._drained.set()
-                self._drained = trio.Event()
+            while written < target and self._pending:
+                chunk = self._pending[: min(self.config.batch_size, target - written)]
+                await self._write(chunk)
+                del self._pending[: len(chunk)]
+                written += len(chunk)
+                self.written += len(chunk)
             return written
 
     async def _write(self, chunk: list[Record]) -> None:

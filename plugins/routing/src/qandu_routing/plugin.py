@@ -41,6 +41,9 @@ class Routing:
     async def qandu_startup(self, app: Any) -> None:
         self.app = app
         app.routing.default_max_chats = self.config.max_chats
+        app.routing.next_response_targets = {
+            level: target.next_response for level, target in self.config.sla.items()
+        }
         app.routing.presence.configure(grace=self.config.offline_grace, tick=self.config.sweep_interval)
         if self.config.sentiment_fallback:  # loads VADER's lexicon off the event loop
             await trio.to_thread.run_sync(self.rules.warm_up)
@@ -106,21 +109,6 @@ class Routing:
             vocabulary=skill_vocabulary(self.config.skills, teams),
             match_language=self.config.match_language,
         )
-
-    @hookimpl
-    async def qandu_message_stored(self, message: Message, conversation: Conversation) -> None:
-        """A customer waiting on their agent starts the next-response clock."""
-        if (
-            message.sender.type == "user"
-            and conversation.assignee_id is not None
-            and conversation.status == "active"
-            and conversation.first_response_at is not None
-            and conversation.next_response_due is None
-        ):
-            target = self.config.sla.get(conversation.priority)
-            if target is not None:
-                due = message.timestamp + dt.timedelta(seconds=target.next_response)
-                await self.app.routing.set_sla(conversation.id, next_response_due=due)
 
     @hookimpl
     async def qandu_conversation_status_changed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,37 @@ def intent_name(annotations: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def negative_vocabulary(analyzer: Any) -> frozenset[str]:
+    """Every token that can make VADER's score of a text negative (lower case).
+
+    VADER sums per-word valences; only these turn one negative: words of negative valence
+    (emoticons included), negations (and ``least``), dampeners (which can pull a weakly
+    positive word below zero) and the first words of its negative idioms (``yeah right``).
+    """
+    from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE, SPECIAL_CASES
+
+    words = {word for word, valence in analyzer.lexicon.items() if valence < 0}
+    words.update(NEGATE, ["least"])
+    for table in (BOOSTER_DICT, SPECIAL_CASES):
+        words.update(phrase.split()[0] for phrase, value in table.items() if value < 0)
+    return frozenset(words)
+
+
+def may_be_negative(text: str, vocabulary: frozenset[str]) -> bool:
+    """Whether VADER could score ``text`` below zero; ``False`` means its score is >= 0.
+
+    Tokens are split as VADER splits them (whitespace, then outer punctuation); non-ASCII
+    text (emoji, which VADER turns into words) is always scored.
+    """
+    if not text.isascii():
+        return True
+    for token in text.split():
+        lowered = token.lower()
+        if lowered in vocabulary or "n't" in lowered or lowered.strip(string.punctuation) in vocabulary:
+            return True
+    return False
+
+
 class PriorityRules:
     """Rates a conversation from its context (at the start) and each customer message."""
 
@@ -42,6 +74,10 @@ class PriorityRules:
             if words
         ]
         self._vader: Any = None
+        self._negative: frozenset[str] = frozenset()
+        # only negative scores raise a priority (the usual thresholds): a text that cannot
+        # score below zero needs no scoring
+        self._precheck = max(config.high_sentiment, config.medium_sentiment) < 0
 
     def assess(
         self, conversation: Conversation, message: Message | None, annotations: Mapping[str, Any]
@@ -80,11 +116,15 @@ class PriorityRules:
         """Load the sentiment lexicon (blocking: call it in a thread)."""
         self._vader_score("warm up")
 
-    def _vader_score(self, text: str) -> float:
+    def _vader_score(self, text: str) -> float | None:
+        """VADER's compound score; ``None`` when no score could reach the thresholds."""
         if self._vader is None:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
             self._vader = SentimentIntensityAnalyzer()
+            self._negative = negative_vocabulary(self._vader)
+        if self._precheck and not may_be_negative(text, self._negative):
+            return None
         return float(self._vader.polarity_scores(text)["compound"])
 
     def _intent(self, annotations: Mapping[str, Any]) -> PriorityAssessment | None:
