@@ -28,7 +28,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from benchmarks import cluster, fanout, history, memory, plugins_overhead, report, roundtrip
+from benchmarks import analytics_query, cluster, fanout, history, memory, plugins_overhead, report, roundtrip
 from benchmarks.loadgen import BareTarget, QanduTarget, Target, create_agents
 from benchmarks.servers import (
     REPO,
@@ -41,7 +41,7 @@ from benchmarks.servers import (
 )
 from benchmarks.stats import Row
 
-SCENARIOS = ("roundtrip", "fanout", "history", "memory", "cluster", "plugins")
+SCENARIOS = ("roundtrip", "fanout", "history", "memory", "cluster", "plugins", "analytics")
 RESULTS = REPO / "benchmarks" / "results"
 
 
@@ -77,6 +77,8 @@ class Settings:
     """Plugins: alternated rounds of each server (routing, tagging, analytics off / on)."""
     plugin_duration: float = 4.0
     """Plugins: seconds of round trips per round."""
+    analytics_conversations: int = 100_000
+    """Analytics: conversations recorded (over 30 days) before the dashboard query is timed."""
 
 
 FULL = Settings()
@@ -95,6 +97,7 @@ QUICK = Settings(
     cluster_duration=2.0,
     plugin_rounds=2,
     plugin_duration=2.0,
+    analytics_conversations=10_000,
 )
 
 
@@ -316,6 +319,21 @@ def run_plugins(
         )
 
 
+def run_analytics(s: Settings, workdir: Path, steps: Steps, profile_dir: Path | None) -> dict[str, Any]:
+    """The analytics dashboard's query over a month of recorded conversations (SQLite)."""
+    n = s.analytics_conversations
+    with steps.step(f"analytics: {n:,} conversations recorded, then queried", total=n) as tick:
+        return trio.run(
+            analytics_query.run,
+            n,
+            analytics_query.DAYS,
+            "sqlite",
+            analytics_query.REPEAT,
+            workdir,
+            tick,
+        )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -346,6 +364,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster-watchers", type=int, help="cluster: agents watching each conversation")
     parser.add_argument("--cluster-duration", type=float, help="cluster: seconds of sending per phase")
     parser.add_argument("--plugin-rounds", type=int, help="plugins: alternated rounds of each server")
+    parser.add_argument(
+        "--analytics-conversations", type=int, help="analytics: conversations recorded before the query"
+    )
     parser.add_argument("--plugin-duration", type=float, help="plugins: seconds of round trips per round")
     parser.add_argument(
         "--watchers",
@@ -395,6 +416,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "cluster_duration",
             "plugin_rounds",
             "plugin_duration",
+            "analytics_conversations",
         )
         if getattr(args, name) is not None
     }
@@ -427,6 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         "memory": 2,
         "cluster": 1 + len(s.nodes),
         "plugins": 1,
+        "analytics": 1,
     }
     raw: dict[str, Any] = {}
     rows: list[Row] = []
@@ -440,6 +463,7 @@ def main(argv: list[str] | None = None) -> None:
         "memory": run_memory,
         "cluster": run_cluster,
         "plugins": run_plugins,
+        "analytics": run_analytics,
     }
     columns = (
         SpinnerColumn(),
@@ -472,6 +496,8 @@ def main(argv: list[str] | None = None) -> None:
         rows += report.cluster_rows(raw["cluster"], rate=s.rate)
     if "plugins" in raw:
         rows += report.plugins_rows(raw["plugins"])
+    if "analytics" in raw:
+        rows += report.analytics_rows(raw["analytics"])
 
     elapsed = time.monotonic() - started
     mode = "quick" if args.quick else "full"

@@ -11,7 +11,7 @@ import trio
 
 from qandu.domain import Content, Conversation, Message, Sender
 from qandu.events import Event
-from qandu.testing import add_agent, make_app, running
+from qandu.testing import add_agent, make_app, postgres_schema, running
 from qandu_analytics import Analytics, AnalyticsConfig
 
 TIMEOUT = 30
@@ -133,9 +133,19 @@ async def _get(http, **params):
     return response.json()
 
 
-async def test_figures_of_a_scripted_week_match_exactly(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request):
+    """The storage section: the default SQLite file, or a fresh schema on the machine's PostgreSQL."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with postgres_schema("qandu_analytics") as url:
+        yield {"url": url}
+
+
+async def test_figures_of_a_scripted_week_match_exactly(tmp_path, storage):
     plugin = Analytics(AnalyticsConfig(flush_interval=0.2))
-    app = make_app(tmp_path, plugins={"analytics": plugin})
+    app = make_app(tmp_path, plugins={"analytics": plugin}, storage=storage)
     with trio.fail_after(TIMEOUT):
         async with running(app) as server:
             await _play(Script(plugin))
@@ -221,7 +231,7 @@ async def test_figures_of_a_scripted_week_match_exactly(tmp_path):
                 assert response.status_code == 422
 
         # the figures were written durably: a restart shows the same totals
-        again = make_app(tmp_path, plugins={"analytics": Analytics(AnalyticsConfig())})
+        again = make_app(tmp_path, plugins={"analytics": Analytics(AnalyticsConfig())}, storage=storage)
         async with running(again) as server, httpx.AsyncClient(base_url=server.http_url) as http:
             login = await http.post(
                 "/api/auth/login", json={"email": "boss@example.com", "password": "secret-pass"}

@@ -18,6 +18,8 @@ from typing import Any
 import attrs
 import orjson
 
+from qandu_analytics import cells
+
 HOUR = 3600
 
 #: Lifecycle events the facts are built from (every event is kept in the raw log).
@@ -32,6 +34,16 @@ FACT_EVENTS = frozenset(
         "csat.submitted",
         "sla.breached",
         "bot.replied",
+    }
+)
+#: Events that can change a conversation's cells: its start, bot, handoff, agent or team.
+CELL_EVENTS = frozenset(
+    {
+        "conversation.started",
+        "conversation.handed_off",
+        "conversation.assigned",
+        "conversation.transferred",
+        "conversation.status_changed",
     }
 )
 
@@ -77,6 +89,7 @@ class _Folded:
         self.counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.sentiment: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0])
         self.first_response: dict[str, tuple[float, str]] = {}
+        self.resolved_slots: set[int] = set()
 
     def count(self, at: float, metric: str, key: str, total: float = 0.0) -> None:
         bucket = (hour_of(at), metric, key)
@@ -154,7 +167,7 @@ def _apply_event(db: Any, record: EventRecord, folded: _Folded) -> None:
             (agent, data.get("teamId"), cid),
         )
     elif name == "conversation.status_changed":
-        _status_changed(db, cid, at, data)
+        _status_changed(db, cid, at, data, folded)
     elif name == "csat.submitted":
         db.sql(
             "INSERT INTO analytics_csat (survey_id, conversation_id, at, rating, agent_id, team_id)"
@@ -179,7 +192,7 @@ def _apply_event(db: Any, record: EventRecord, folded: _Folded) -> None:
             folded.count(at, "tag", str(tag))
 
 
-def _status_changed(db: Any, cid: str, at: float, data: dict[str, Any]) -> None:
+def _status_changed(db: Any, cid: str, at: float, data: dict[str, Any], folded: _Folded) -> None:
     to, came_from = data.get("to"), data.get("from")
     facts = _facts(db, cid)
     agent = data.get("agentId") or facts["agent_id"]
@@ -194,6 +207,7 @@ def _status_changed(db: Any, cid: str, at: float, data: dict[str, Any]) -> None:
             " (conversation_id, at, seconds, agent_id, team_id, bot, assisted) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (cid, at, None if opened is None else at - opened, agent, team, facts["bot"], int(assisted)),
         )
+        folded.resolved_slots.add(cells.slot_of(at))
         db.sql(
             "UPDATE analytics_conversations SET status = ?, resolved_at = ?, agent_id = ?, team_id = ?"
             " WHERE conversation_id = ?",
@@ -231,11 +245,52 @@ def _lock_in_order(db: Any, records: list[Record]) -> None:
         )
 
 
+#: The cells a conversation's row appears in: the kinds keyed by one of its times.
+_CONVERSATION_CELLS = ("started", "first_response")
+
+
+def _conversation_slots(db: Any, conversation_ids: list[str]) -> dict[str, set[int]]:
+    """The cells these conversations appear in, per kind."""
+    slots: dict[str, set[int]] = {kind: set() for kind in _CONVERSATION_CELLS}
+    columns = ", ".join(cells.KINDS[kind].time for kind in _CONVERSATION_CELLS)
+    for i in range(0, len(conversation_ids), 500):
+        chunk = conversation_ids[i : i + 500]
+        rows = db.sql(
+            f"SELECT {columns} FROM analytics_conversations"
+            f" WHERE conversation_id IN ({', '.join('?' * len(chunk))})",
+            tuple(chunk),
+        )
+        for times in rows.fetchall():
+            for kind, at in zip(_CONVERSATION_CELLS, times, strict=True):
+                if at is not None:
+                    slots[kind].add(cells.slot_of(at))
+    return slots
+
+
+def _cells_touched(records: list[Record]) -> list[str]:
+    """Conversations whose cells the batch may change (an agent's message may be a first response)."""
+    touched = {
+        record.conversation_id
+        for record in records
+        if record.conversation_id
+        and (
+            (isinstance(record, MessageRecord) and record.sender == "agent")
+            or (isinstance(record, EventRecord) and record.name in CELL_EVENTS)
+        )
+    }
+    return sorted(touched)
+
+
 def apply_batch(db: Any, records: Iterable[Record]) -> int:
-    """Write a batch of records (one writer job, one transaction); return how many."""
+    """Write a batch of records (one writer job, one transaction); return how many.
+
+    The facts first, then the cells of every slot the batch changed (a conversation whose
+    first response moved to an earlier time leaves its old slot as well)."""
     records = list(records)
     if db.is_postgresql:
         _lock_in_order(db, records)
+    touched = _cells_touched(records)
+    before = _conversation_slots(db, touched)
     folded = _Folded()
     log: list[tuple[Any, ...]] = []
     count = 0
@@ -309,6 +364,10 @@ def apply_batch(db: Any, records: Iterable[Record]) -> int:
             ),
             [(*key, n, folded.rollup_totals[key]) for key, n in sorted(folded.rollups.items())],
         )
+    after = _conversation_slots(db, touched)
+    for kind in _CONVERSATION_CELLS:
+        cells.refresh(db, kind, before[kind] | after[kind])
+    cells.refresh(db, "resolution", folded.resolved_slots)
     return count
 
 

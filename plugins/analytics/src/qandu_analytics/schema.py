@@ -10,11 +10,15 @@ bucketing on SQLite and PostgreSQL, and no date parsing while aggregating.
   a person took part before it: ``assisted``).
 - ``analytics_csat``: one row per answered survey.
 - ``analytics_rollups``: hourly counters (messages by sender, intents, sentiment, tags, SLA breaches).
+- ``analytics_cells`` (v2): per ten minutes, the first-response and resolution durations
+  and the conversations started, packed for the dashboard (see :mod:`qandu_analytics.cells`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from qandu_analytics import cells
 
 _TABLES = (
     """CREATE TABLE analytics_events (
@@ -90,4 +94,18 @@ def _v1(db: Any) -> None:
         db.sql(statement.format(**_TYPES[db.backend]))
 
 
-MIGRATIONS = (_v1,)
+def _v2(db: Any) -> None:
+    """Figures packed per kind and ten minutes, built from the facts already recorded."""
+    db.sql(
+        """CREATE TABLE analytics_cells (
+            kind TEXT NOT NULL,
+            slot BIGINT NOT NULL,
+            n INTEGER NOT NULL,
+            vals TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            PRIMARY KEY (kind, slot))"""
+    )
+    cells.rebuild(db)
+
+
+MIGRATIONS = (_v1, _v2)
