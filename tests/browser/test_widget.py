@@ -50,6 +50,9 @@ def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(brow
     agent = live.agent_token()
     with live.api(agent) as http:
         assert http.post(f"/api/conversations/{cid}/join").status_code == 200
+        first = _say(http, cid, "agent's first words")
+    expect(customer.locator(f"{W} li.msg", has_text="agent's first words")).to_be_visible()
+    greeting = _stored(live, cid, "hello before going offline")[0]
 
     customer.context.set_offline(True)
     expect(customer.locator(f"{W} .banner")).to_be_visible()
@@ -66,6 +69,9 @@ def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(brow
                 "content": {"type": "text", "text": text},
             }
             assert http.post("/api/chat/message", json=body).status_code == 201
+        # and changes what the customer already has: no live frame reaches an offline widget
+        assert http.patch(f"/api/messages/{first['id']}", json={"text": "agent's corrected words"}).is_success
+        assert http.post(f"/api/messages/{greeting['id']}/reactions", json={"emoji": "👍"}).is_success
     screenshot(customer, "widget-offline")
 
     customer.context.set_offline(False)
@@ -79,6 +85,11 @@ def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(brow
     for text in ("written offline one", "written offline two", "agent says A while you were away"):
         assert texts.count(text) == 1
     assert texts.index("written offline one") < texts.index("written offline two")
+    # the reconnected widget reloaded what it held: the edit and the reaction show
+    expect(customer.locator(f"{W} li.msg", has_text="agent's corrected words")).to_be_visible()
+    expect(customer.locator(f"{W} li.msg", has_text="agent's first words")).to_have_count(0)
+    mine = customer.locator(f"{W} li.msg.mine", has_text="hello before going offline")
+    expect(mine.locator(".reactions .chip")).to_contain_text("👍")
 
     # the session survives a reload: same conversation, same messages, nothing twice
     customer.reload()
@@ -89,25 +100,39 @@ def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(brow
     customer.context.close()
 
 
+def _say(http: Any, cid: str, text: str) -> dict[str, Any]:
+    """Post ``text`` to the conversation; return the stored message."""
+    body = {"conversationId": cid, "clientMsgId": uuid.uuid4().hex, "content": {"type": "text", "text": text}}
+    response = http.post("/api/chat/message", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["message"]
+
+
 class GatewayLine:
     """The page's gateway WebSocket, through Playwright: refused while ``down``, else passed on
-    both ways (dropping the server's ``ack`` frames while ``losing_acks``)."""
+    both ways, except the server's frames whose type is in ``dropping``; ``inject`` hands the
+    page a frame as if the server had sent it."""
 
     def __init__(self, page: Any) -> None:
         self.down = False
-        self.losing_acks = False
+        self.dropping: set[str] = set()
+        self.page_side: Any = None
         page.route_web_socket(re.compile(r"^ws://[^/]+/ws\?"), self._connect)
 
     def _connect(self, ws: Any) -> None:
         if self.down:
             ws.close()
             return
+        self.page_side = ws
         server = ws.connect_to_server()
         ws.on_message(server.send)
         server.on_message(lambda frame: None if self._lost(frame) else ws.send(frame))
 
     def _lost(self, frame: str | bytes) -> bool:
-        return self.losing_acks and json.loads(frame).get("type") == "ack"
+        return json.loads(frame).get("type") in self.dropping
+
+    def inject(self, frame: dict[str, Any]) -> None:
+        self.page_side.send(json.dumps(frame))
 
 
 def _outbox(page: Any) -> list[dict[str, Any]]:
@@ -161,18 +186,55 @@ def test_offline_messages_survive_a_reload_and_are_sent_once(browser, live):
     assert _outbox(customer) == []
 
     # sent, stored, but the ack was lost: after a reload it is shown once and leaves the outbox
-    line.losing_acks = True
+    line.dropping = {"ack"}
     unacknowledged = "stored by the server, but its ack never arrived"
     widget_send(customer, unacknowledged)
     eventually(lambda: _stored(live, cid, unacknowledged), what="the server storing the message")
     expect(customer.locator(f"{W} li.pending", has_text=unacknowledged)).to_have_count(1)
     assert [m["content"]["text"] for m in _outbox(customer)] == [unacknowledged]
-    line.losing_acks = False
+    line.dropping = set()
     customer.reload()
     expect(customer.locator(f"{W} li.msg.mine:not(.pending) .text", has_text=unacknowledged)).to_have_count(1)
     expect(customer.locator(f"{W} li.pending")).to_have_count(0)
     assert len(_stored(live, cid, unacknowledged)) == 1 and len(_stored(live, cid, text)) == 1
     assert _outbox(customer) == []
+    assert customer.js_errors == []
+    customer.context.close()
+
+
+def test_resync_reloads_the_changes_whose_frames_were_lost(browser, live):
+    """The server's nodes lost frames for a while (an edit, a deletion, a reaction): ``resync``
+    makes the widget reload the messages it holds."""
+    customer = new_page(browser)
+    line = GatewayLine(customer)
+    open_widget(customer, live.url)
+    widget_send(customer, "hello, anyone there?")
+    expect(customer.locator(f"{W} li.msg.mine:not(.pending)")).to_contain_text("anyone there")
+    cid = widget_session(customer)["conversationId"]
+    agent = live.agent_token()
+    with live.api(agent) as http:
+        assert http.post(f"/api/conversations/{cid}/join").status_code == 200
+        typo = _say(http, cid, "I will chekc your order")
+        aside = _say(http, cid, "an aside I take back")
+    expect(customer.locator(f"{W} li.msg", has_text="an aside I take back")).to_be_visible()
+    greeting = _stored(live, cid, "hello, anyone there?")[0]
+
+    line.dropping = {"message.updated", "message.deleted", "reaction"}
+    with live.api(agent) as http:
+        assert http.patch(f"/api/messages/{typo['id']}", json={"text": "I will check your order"}).is_success
+        assert http.delete(f"/api/messages/{aside['id']}").is_success
+        assert http.post(f"/api/messages/{greeting['id']}/reactions", json={"emoji": "🙂"}).is_success
+        _say(http, cid, "done checking")  # a frame that does arrive, after the lost ones
+    expect(customer.locator(f"{W} li.msg", has_text="done checking")).to_be_visible()
+    expect(customer.locator(f"{W} li.msg", has_text="chekc")).to_have_count(1)  # lost, so still shown
+
+    line.dropping = set()
+    line.inject({"type": "resync"})
+    expect(customer.locator(f"{W} li.msg", has_text="I will check your order")).to_be_visible()
+    expect(customer.locator(f"{W} li.msg", has_text="chekc")).to_have_count(0)
+    expect(customer.locator(f"{W} li.msg", has_text="an aside I take back")).to_have_count(0)
+    mine = customer.locator(f"{W} li.msg.mine", has_text="anyone there")
+    expect(mine.locator(".reactions .chip")).to_contain_text("🙂")
     assert customer.js_errors == []
     customer.context.close()
 

@@ -1,13 +1,15 @@
 // A customer's chat session: the conversation, its messages, the offline outbox and the
 // gateway connection.  Survives page reloads through localStorage (token, conversation id,
 // unsent messages); after a reconnect it resumes from the last seq it holds, so nothing is
-// missed and nothing is shown twice.
+// missed and nothing is shown twice, then reloads the messages it holds for the edits,
+// deletions, reactions and receipts made meanwhile (as it does when the server says `resync`).
 import { Api, ApiError, features } from "../shared/api.js";
 import { Gateway, Disconnected } from "../shared/gateway.js";
 import { Thread } from "../shared/thread.js";
 import { uid } from "../shared/ui.js";
 
 const PAGE = 30;
+const REFRESH_PAGES = 4; // after a reconnect, the newest messages held are reloaded, up to this many pages
 const TYPING_EVERY = 3000;
 const TYPING_IDLE = 4000;
 const TYPING_EXPIRES = 6000;
@@ -33,6 +35,7 @@ export class ChatSession {
     this.conversation = null;
     this.me = null;
     this.gateway = null;
+    this.connected = false; // a gateway connection was ready before (so a new one is a reconnect)
     this.state = "offline";
     this.typing = new Map();
     this.listeners = new Set();
@@ -131,6 +134,7 @@ export class ChatSession {
   reset() {
     if (this.gateway) this.gateway.stop();
     this.gateway = null;
+    this.connected = false;
     this.saved = null;
     this.thread = null;
     storageSet(this.key, null);
@@ -176,17 +180,42 @@ export class ChatSession {
   async ready(ready) {
     const conversation = (ready.conversations || []).find((c) => c.id === this.thread.id);
     if (conversation) this.conversation = conversation;
+    const reconnected = this.connected; // live frames were missed since the last connection
+    this.connected = true;
     try {
       await this.gateway.request({ type: "resume", conversationId: this.thread.id, afterSeq: this.thread.lastSeq });
       await this.flush();
       this.acknowledge();
+      if (reconnected) await this.refresh();
     } catch (error) {
       if (!(error instanceof Disconnected)) this.error = error.message;
     }
     this.changed();
   }
 
+  /** Reload the messages we hold, newest first: edits, deletions, reactions and delivery states
+   * made while we were not listening only reach us this way. */
+  async refresh() {
+    const thread = this.thread;
+    if (!thread || !thread.messages.length) return;
+    const oldest = thread.messages[0].seq;
+    let before = null;
+    for (let pages = 0; pages < REFRESH_PAGES; pages += 1) {
+      const page = await this.api.get(`/api/chat/history/${thread.id}`, before ? { limit: PAGE, before } : { limit: PAGE });
+      for (const message of page.messages) if (message.seq >= oldest) thread.upsert(message);
+      if (!page.hasMore || !page.messages.length || page.messages[0].seq <= oldest) break;
+      before = page.nextBefore;
+    }
+    this.changed();
+  }
+
   frame(frame) {
+    if (frame.type === "resync") { // the server's nodes lost frames for a while
+      this.refresh().catch(() => {});
+      if (this.conversation) this.api.get(`/api/conversations/${this.conversation.id}`)
+        .then((data) => { this.conversation = data.conversation; this.changed(); }, () => {});
+      return;
+    }
     const thread = this.thread;
     const cid = frame.conversationId || (frame.message && frame.message.conversationId) || (frame.conversation && frame.conversation.id);
     if (!thread || (cid && cid !== thread.id)) return;
