@@ -41,18 +41,28 @@ def _history(live, token: str, cid: str) -> list[dict]:
                 return messages
 
 
-def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(browser, live, screenshot):
-    customer = new_page(browser)
+def _chat_with_an_agent(
+    customer: Any, live: Any, greeting: str, answers: list[str]
+) -> tuple[str, str, dict[str, Any], list[dict[str, Any]]]:
+    """The customer greets through the widget, an agent joins and answers (shown in the widget):
+    the conversation id, the agent's token, the stored greeting and the stored answers."""
     open_widget(customer, live.url)
-    widget_send(customer, "hello before going offline")
-    expect(customer.locator(f"{W} li.msg.mine:not(.pending)")).to_contain_text("before going offline")
+    widget_send(customer, greeting)
+    expect(customer.locator(f"{W} li.msg.mine:not(.pending)")).to_contain_text(greeting)
     cid = widget_session(customer)["conversationId"]
     agent = live.agent_token()
     with live.api(agent) as http:
         assert http.post(f"/api/conversations/{cid}/join").status_code == 200
-        first = _say(http, cid, "agent's first words")
-    expect(customer.locator(f"{W} li.msg", has_text="agent's first words")).to_be_visible()
-    greeting = _stored(live, cid, "hello before going offline")[0]
+        said = [_say(http, cid, text) for text in answers]
+    expect(customer.locator(f"{W} li.msg", has_text=answers[-1])).to_be_visible()
+    return cid, agent, _stored(live, cid, greeting)[0], said
+
+
+def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(browser, live, screenshot):
+    customer = new_page(browser)
+    cid, agent, greeting, [first] = _chat_with_an_agent(
+        customer, live, "hello before going offline", ["agent's first words"]
+    )
 
     customer.context.set_offline(True)
     expect(customer.locator(f"{W} .banner")).to_be_visible()
@@ -207,17 +217,9 @@ def test_resync_reloads_the_changes_whose_frames_were_lost(browser, live):
     makes the widget reload the messages it holds."""
     customer = new_page(browser)
     line = GatewayLine(customer)
-    open_widget(customer, live.url)
-    widget_send(customer, "hello, anyone there?")
-    expect(customer.locator(f"{W} li.msg.mine:not(.pending)")).to_contain_text("anyone there")
-    cid = widget_session(customer)["conversationId"]
-    agent = live.agent_token()
-    with live.api(agent) as http:
-        assert http.post(f"/api/conversations/{cid}/join").status_code == 200
-        typo = _say(http, cid, "I will chekc your order")
-        aside = _say(http, cid, "an aside I take back")
-    expect(customer.locator(f"{W} li.msg", has_text="an aside I take back")).to_be_visible()
-    greeting = _stored(live, cid, "hello, anyone there?")[0]
+    cid, agent, greeting, [typo, aside] = _chat_with_an_agent(
+        customer, live, "hello, anyone there?", ["I will chekc your order", "an aside I take back"]
+    )
 
     line.dropping = {"message.updated", "message.deleted", "reaction"}
     with live.api(agent) as http:
