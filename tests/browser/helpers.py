@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -84,3 +85,30 @@ def eventually(check: Any, timeout: float = 15.0, what: str = "the condition") -
             return result
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
         time.sleep(0.1)
+
+
+class GatewayLine:
+    """The page's gateway WebSocket, through Playwright: refused while ``down``, else passed on
+    both ways, except the server's frames whose type is in ``dropping``; ``inject`` hands the
+    page a frame as if the server had sent it."""
+
+    def __init__(self, page: Any) -> None:
+        self.down = False
+        self.dropping: set[str] = set()
+        self.page_side: Any = None
+        page.route_web_socket(re.compile(r"^ws://[^/]+/ws\?"), self._connect)
+
+    def _connect(self, ws: Any) -> None:
+        if self.down:
+            ws.close()
+            return
+        self.page_side = ws
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        server.on_message(lambda frame: None if self._lost(frame) else ws.send(frame))
+
+    def _lost(self, frame: str | bytes) -> bool:
+        return json.loads(frame).get("type") in self.dropping
+
+    def inject(self, frame: dict[str, Any]) -> None:
+        self.page_side.send(json.dumps(frame))

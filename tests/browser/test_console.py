@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import ADMIN_EMAIL, AGENT_NAME, COLLEAGUE_EMAIL, COLLEAGUE_NAME, new_page
 from tests.browser.helpers import (
+    GatewayLine,
     W,
     agent_login,
     console_open,
@@ -360,3 +361,33 @@ def test_unread_counts_live_and_after_a_reload(browser, live, grace):
     agent.context.close()
     first.close()
     second.close()
+
+
+def test_resync_reloads_the_conversations_the_console_holds(browser, live, grace):
+    """Frames lost between the server's nodes (an edit, a deletion): ``resync`` makes the console
+    reload the messages of the conversations it holds."""
+    customer, started = new_customer(live, "Rita")
+    cid = started["conversation"]["id"]
+    typo = say(customer, cid, "my ordr number is 12345")
+    aside = say(customer, cid, "ignore this one")
+    agent = new_page(browser)
+    line = GatewayLine(agent)
+    agent_login(agent, live.url)
+    console_open(agent, cid)
+    expect(agent.locator(".msg", has_text="ignore this one")).to_be_visible()
+
+    line.dropping = {"message.updated", "message.deleted"}
+    ok(customer.patch(f"/api/messages/{typo['id']}", json={"text": "my order number is 12345"}))
+    ok(customer.delete(f"/api/messages/{aside['id']}"))
+    say(customer, cid, "thanks for looking")  # a frame that does arrive, after the lost ones
+    expect(agent.locator(".msg", has_text="thanks for looking")).to_be_visible()
+    expect(agent.locator(".msg", has_text="my ordr number")).to_have_count(1)
+
+    line.dropping = set()
+    line.inject({"type": "resync"})
+    expect(agent.locator(".msg", has_text="my order number is 12345")).to_be_visible()
+    expect(agent.locator(".msg", has_text="my ordr number")).to_have_count(0)
+    expect(agent.locator(".msg", has_text="ignore this one")).to_have_count(0)
+    assert agent.js_errors == []
+    agent.context.close()
+    customer.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
-import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 from tests.browser.conftest import REPO, new_page
-from tests.browser.helpers import W, eventually, open_widget, widget_send, widget_session
+from tests.browser.helpers import GatewayLine, W, eventually, open_widget, say, widget_send, widget_session
 
 STATIC = REPO / "qandu" / "static"
 WIDGET_BUDGET = 60 * 1024
@@ -53,7 +51,7 @@ def _chat_with_an_agent(
     agent = live.agent_token()
     with live.api(agent) as http:
         assert http.post(f"/api/conversations/{cid}/join").status_code == 200
-        said = [_say(http, cid, text) for text in answers]
+        said = [say(http, cid, text) for text in answers]
     expect(customer.locator(f"{W} li.msg", has_text=answers[-1])).to_be_visible()
     return cid, agent, _stored(live, cid, greeting)[0], said
 
@@ -108,41 +106,6 @@ def test_offline_messages_are_queued_then_synced_without_gaps_or_duplicates(brow
     assert _seqs(customer) == shown
     assert customer.js_errors == []
     customer.context.close()
-
-
-def _say(http: Any, cid: str, text: str) -> dict[str, Any]:
-    """Post ``text`` to the conversation; return the stored message."""
-    body = {"conversationId": cid, "clientMsgId": uuid.uuid4().hex, "content": {"type": "text", "text": text}}
-    response = http.post("/api/chat/message", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["message"]
-
-
-class GatewayLine:
-    """The page's gateway WebSocket, through Playwright: refused while ``down``, else passed on
-    both ways, except the server's frames whose type is in ``dropping``; ``inject`` hands the
-    page a frame as if the server had sent it."""
-
-    def __init__(self, page: Any) -> None:
-        self.down = False
-        self.dropping: set[str] = set()
-        self.page_side: Any = None
-        page.route_web_socket(re.compile(r"^ws://[^/]+/ws\?"), self._connect)
-
-    def _connect(self, ws: Any) -> None:
-        if self.down:
-            ws.close()
-            return
-        self.page_side = ws
-        server = ws.connect_to_server()
-        ws.on_message(server.send)
-        server.on_message(lambda frame: None if self._lost(frame) else ws.send(frame))
-
-    def _lost(self, frame: str | bytes) -> bool:
-        return json.loads(frame).get("type") in self.dropping
-
-    def inject(self, frame: dict[str, Any]) -> None:
-        self.page_side.send(json.dumps(frame))
 
 
 def _outbox(page: Any) -> list[dict[str, Any]]:
@@ -226,7 +189,7 @@ def test_resync_reloads_the_changes_whose_frames_were_lost(browser, live):
         assert http.patch(f"/api/messages/{typo['id']}", json={"text": "I will check your order"}).is_success
         assert http.delete(f"/api/messages/{aside['id']}").is_success
         assert http.post(f"/api/messages/{greeting['id']}/reactions", json={"emoji": "🙂"}).is_success
-        _say(http, cid, "done checking")  # a frame that does arrive, after the lost ones
+        say(http, cid, "done checking")  # a frame that does arrive, after the lost ones
     expect(customer.locator(f"{W} li.msg", has_text="done checking")).to_be_visible()
     expect(customer.locator(f"{W} li.msg", has_text="chekc")).to_have_count(1)  # lost, so still shown
 

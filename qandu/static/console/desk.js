@@ -143,6 +143,21 @@ export class Desk {
     }
     await queue;
     await this.flush();
+    await this.reloadThreads(); // frames other than new messages were missed while disconnected
+    this.changed();
+  }
+
+  /** Reload the open conversations' messages (see Thread.reload) and the shown one's details. */
+  async reloadThreads() {
+    const reloads = [...this.threads.values()].map((thread) => thread.reload(this.api, { limit: PAGE }).catch(() => {}));
+    if (this.openId && this.threads.has(this.openId)) {
+      const cid = this.openId;
+      reloads.push(this.api.get(`/api/conversations/${cid}`).then((detail) => {
+        this.details.set(cid, detail);
+        this.conversations.set(cid, { ...(this.conversations.get(cid) || {}), ...detail.conversation });
+      }, () => {}));
+    }
+    await Promise.all(reloads);
     this.changed();
   }
 
@@ -168,7 +183,7 @@ export class Desk {
     switch (frame.type) {
       case "conversation.updated": this.updated(frame.conversation); break;
       case "queue.updated": this.queued(frame); break;
-      case "resync": this.refreshList(); this.loadQueue(); this.inbox.load(); break;
+      case "resync": this.refreshList(); this.loadQueue(); this.inbox.load(); this.reloadThreads(); break;
       case "assignment":
         this.updated(frame.conversation, false);
         if (frame.action === "assigned") {

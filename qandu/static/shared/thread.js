@@ -52,6 +52,21 @@ export class Thread {
     this.touch();
   }
 
+  /** Reload the messages held, newest first, through `api` (at most `pages` pages of `limit`):
+   * edits, deletions, reactions and delivery states made while the client was not listening
+   * (a reconnect, a `resync`) only reach it this way.  Paging state is left as it was. */
+  async reload(api, { limit, pages = 4 }) {
+    if (!this.messages.length) return;
+    const oldest = this.messages[0].seq;
+    let before = null;
+    for (let page = 0; page < pages; page += 1) {
+      const found = await api.get(`/api/chat/history/${this.id}`, before ? { limit, before } : { limit });
+      for (const message of found.messages) if (message.seq >= oldest) this.upsert(message);
+      if (!found.hasMore || !found.messages.length || found.messages[0].seq <= oldest) break;
+      before = found.nextBefore;
+    }
+  }
+
   deleted(messageId) {
     const message = this.byId.get(messageId);
     if (message) this.upsert({ ...message, deletedAt: new Date().toISOString(), content: { type: "text" } });

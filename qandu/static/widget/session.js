@@ -9,7 +9,6 @@ import { Thread } from "../shared/thread.js";
 import { uid } from "../shared/ui.js";
 
 const PAGE = 30;
-const REFRESH_PAGES = 4; // after a reconnect, the newest messages held are reloaded, up to this many pages
 const TYPING_EVERY = 3000;
 const TYPING_IDLE = 4000;
 const TYPING_EXPIRES = 6000;
@@ -193,19 +192,10 @@ export class ChatSession {
     this.changed();
   }
 
-  /** Reload the messages we hold, newest first: edits, deletions, reactions and delivery states
-   * made while we were not listening only reach us this way. */
+  /** Reload the messages we hold (see Thread.reload). */
   async refresh() {
-    const thread = this.thread;
-    if (!thread || !thread.messages.length) return;
-    const oldest = thread.messages[0].seq;
-    let before = null;
-    for (let pages = 0; pages < REFRESH_PAGES; pages += 1) {
-      const page = await this.api.get(`/api/chat/history/${thread.id}`, before ? { limit: PAGE, before } : { limit: PAGE });
-      for (const message of page.messages) if (message.seq >= oldest) thread.upsert(message);
-      if (!page.hasMore || !page.messages.length || page.messages[0].seq <= oldest) break;
-      before = page.nextBefore;
-    }
+    if (!this.thread) return;
+    await this.thread.reload(this.api, { limit: PAGE });
     this.changed();
   }
 
