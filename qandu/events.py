@@ -10,11 +10,14 @@ past tense where they report a change.  The core emits the names listed in
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from qandu.domain import iso, utcnow
+
+if TYPE_CHECKING:
+    from qandu.plugins import PluginManager
 
 #: Events emitted by the core, with what ``data`` carries.
 CORE_EVENTS: dict[str, str] = {
@@ -72,3 +75,18 @@ class Event:
             "at": iso(self.at),
             "data": self.data,
         }
+
+
+async def emit(
+    pm: PluginManager,
+    name: str,
+    conversation_id: str | None = None,
+    at: dt.datetime | None = None,
+    /,
+    **data: Any,
+) -> None:
+    """Send an :class:`Event` to every ``qandu_event`` implementation; ``data`` entries that are
+    ``None`` are left out (absent, not null).  The parameters before ``data`` are positional, so
+    any key (``name``, ``at``) can be a data field."""
+    clean = {key: value for key, value in data.items() if value is not None}
+    await pm.notify("qandu_event", event=Event(name, conversation_id, at or utcnow(), clean))

@@ -29,7 +29,7 @@ import trio
 
 from qandu.domain import Attachment, Content, Conversation, User, utcnow
 from qandu.errors import Conflict, InvalidRequest, NotFound, QanduError, Unauthorized
-from qandu.events import Event
+from qandu.events import emit
 from qandu.files import records
 from qandu.files.blobs import FileStore, LocalFileStore, SpoolFile, sweep_spool
 from qandu.files.model import Upload, Verdict, content_path, thumbnail_path
@@ -254,8 +254,7 @@ class FileService:
             "reason": upload.reason,
             "scanners": {v.scanner: ("clean" if v.clean else "rejected") for v in verdicts},
         }
-        event = Event("file.scanned", conversation_id=upload.conversation_id, data=data)
-        await self.pm.notify("qandu_event", event=event)
+        await emit(self.pm, "file.scanned", upload.conversation_id, **data)
 
     # -- attaching to messages -------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from qandu.bus import STAFF_TOPIC, user_topic
 from qandu.cluster import Lease
 from qandu.domain import Conversation, Message, StatusChange, User, utcnow
 from qandu.errors import Conflict, Forbidden, NotFound
-from qandu.events import Event
+from qandu.events import emit
 from qandu.gateway.protocol import queue_updated_frame, server_frame
 from qandu.routing.admin import RoutingAdmin
 from qandu.routing.manual import PeopleAssignment
@@ -58,9 +58,8 @@ class RoutingService(PeopleAssignment):
     # -- plumbing ----------------------------------------------------------------------------
 
     async def emit(self, name: str, conversation_id: str | None = None, **data: Any) -> None:
-        """Send an :class:`~qandu.events.Event` to every ``qandu_event`` implementation."""
-        clean = {key: value for key, value in data.items() if value is not None}
-        await self.chat.pm.notify("qandu_event", event=Event(name, conversation_id, utcnow(), clean))
+        """Send an event to every ``qandu_event`` implementation (:func:`qandu.events.emit`)."""
+        await emit(self.chat.pm, name, conversation_id, **data)
 
     async def publish_queue(self, conversation: Conversation, *, was_queued: bool) -> None:
         """Tell every agent how ``conversation`` changed the queue (a ``queue.updated`` delta).

@@ -18,9 +18,9 @@ import trio
 
 from qandu.bus import STAFF_TOPIC, conversation_topic, user_topic
 from qandu.config import LifecycleConfig
-from qandu.domain import Conversation, Message, StatusChange, User, utcnow
+from qandu.domain import Conversation, Message, StatusChange, User
 from qandu.errors import Forbidden, NotFound
-from qandu.events import Event
+from qandu.events import emit
 from qandu.gateway.protocol import server_frame
 from qandu.storage import notes, review, tags
 from qandu.teamwork.archive import Archiver
@@ -55,12 +55,8 @@ class Teamwork:
     async def emit(
         self, name: str, conversation_id: str | None, at: dt.datetime | None = None, **data: Any
     ) -> None:
-        """Send an :class:`~qandu.events.Event` to every ``qandu_event`` implementation (if any)."""
-        if not self.chat.pm.hook.qandu_event.get_hookimpls():
-            return
-        clean = {key: value for key, value in data.items() if value is not None}
-        event = Event(name, conversation_id, at or utcnow(), clean)
-        await self.chat.pm.notify("qandu_event", event=event)
+        """Send an event to every ``qandu_event`` implementation (:func:`qandu.events.emit`)."""
+        await emit(self.chat.pm, name, conversation_id, at, **data)
 
     async def started(self, conversation: Conversation, bot: Bot | None) -> None:
         customer = next((p.id for p in conversation.participants if p.role == "customer"), None)
