@@ -185,7 +185,7 @@ export class ChatSession {
       await this.gateway.request({ type: "resume", conversationId: this.thread.id, afterSeq: this.thread.lastSeq });
       await this.flush();
       this.acknowledge();
-      if (reconnected) await this.refresh();
+      if (reconnected) await this.refresh().catch(() => {}); // stale until the next one; not worth an error
     } catch (error) {
       if (!(error instanceof Disconnected)) this.error = error.message;
     }
