@@ -2,18 +2,20 @@
 
 Random lifecycles go through the writer in random batches and orders (as several nodes
 would deliver them); afterwards the cells must equal cells rebuilt from the facts, the
-conversations started per day must equal a count of the facts' rows, and every median and
-p90 per bucket, agent and team must equal ``statistics`` over them.
+conversations started and the (contained) resolutions per day must equal counts of the facts'
+rows, and every CSAT distribution, median and p90 per bucket, agent and team must equal
+``statistics`` over them.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
 import peewee
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qandu.storage import Store
@@ -57,12 +59,41 @@ def _record(cid: str) -> st.SearchStrategy[Any]:
     message = st.builds(
         lambda at, agent: MessageRecord(cid, at, "agent", agent), WHEN, st.sampled_from("xyz")
     )
-    return st.one_of(event, status, message)
+    rating = st.builds(
+        lambda at, rating, agent, team, survey: EventRecord(
+            "csat.submitted",
+            cid,
+            at,
+            {"surveyId": survey, "rating": rating, "agentId": agent, "teamId": team},
+        ),
+        WHEN,
+        st.integers(1, 5),
+        IDS,
+        IDS,
+        st.uuids().map(str),
+    )
+    return st.one_of(event, status, message, rating)
 
 
 #: Records of three conversations in any order (as nodes deliver them), and a batch size.
 LIFECYCLES = st.tuples(
     st.lists(st.sampled_from(["c1", "c2", "c3"]).flatmap(_record), max_size=40), st.integers(1, 8)
+)
+
+
+#: A bot's conversation resolved without help, then (in a later batch) a handoff from before
+#: the resolution: it was not contained after all (two others were).
+LATE_HANDOFF = (
+    [
+        EventRecord("conversation.started", "c1", START, {"bot": "support"}),
+        EventRecord("conversation.status_changed", "c1", START + 100, {"from": "active", "to": "resolved"}),
+        EventRecord("conversation.started", "c2", START + 10, {"bot": "support"}),
+        EventRecord("conversation.status_changed", "c2", START + 200, {"from": "active", "to": "resolved"}),
+        EventRecord("conversation.handed_off", "c1", START + 50, {}),
+        EventRecord("conversation.started", "c3", START + 20, {"bot": "support"}),
+        EventRecord("conversation.status_changed", "c3", START + 300, {"from": "active", "to": "resolved"}),
+    ],
+    4,
 )
 
 
@@ -73,6 +104,21 @@ def _facts(db: Any, kind: str) -> list[tuple[float, float, str | None, str | Non
         f"SELECT {source.time}, {source.value_sql(db)}, {source.agent}, {source.team} FROM {source.table}"
         f" WHERE {source.time} IS NOT NULL AND {source.condition}"
     ).fetchall()
+
+
+def _grouped(db: Any, kind: str) -> dict[str, dict[str, list[float]]]:
+    """``kind``'s values from the facts, overall, per day, per agent and per team."""
+    groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for at, value, agent, team in _facts(db, kind):
+        for name, key in (
+            ("all", ""),
+            ("bucket", str(int(at // DAY * DAY))),
+            ("agent", agent),
+            ("team", team),
+        ):
+            if key is not None:
+                groups[name][key].append(value)
+    return groups
 
 
 def _cells(db: Any) -> dict[tuple[str, int], Counter[tuple[str, str]]]:
@@ -99,9 +145,10 @@ def db(tmp_path_factory):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lifecycle=LIFECYCLES)
+@example(lifecycle=LATE_HANDOFF)
 def test_cells_follow_the_facts_and_figures_equal_statistics(db, expected_durations, lifecycle):
     delivered, batch = lifecycle
-    for table in ("analytics_conversations", "analytics_resolutions", "analytics_cells"):
+    for table in ("analytics_conversations", "analytics_resolutions", "analytics_csat", "analytics_cells"):
         db.sql(f"DELETE FROM {table}")
     for i in range(0, len(delivered), batch):
         apply_batch(db, delivered[i : i + batch])
@@ -119,18 +166,31 @@ def test_cells_follow_the_facts_and_figures_equal_statistics(db, expected_durati
     }
     assert queries._volume(db, START, START + 3 * DAY, DAY, None, None) == expected_volume
 
+    resolved: Counter[tuple[int, int]] = Counter()
+    for at, kind, _, _ in _facts(db, "resolved"):
+        resolved[int(at // DAY * DAY), int(kind)] += 1
+    expected_contained = {
+        day: (resolved[day, 1] + resolved[day, 2], resolved[day, 2])
+        for day in {day for day, _ in resolved}
+        if resolved[day, 1] + resolved[day, 2]
+    }
+    assert queries._resolutions(db, START, START + 3 * DAY, DAY, None, None) == expected_contained
+
+    ratings = _grouped(db, "csat")
+    csat = queries._ratings(db, START, START + 3 * DAY, DAY, None, None)
+    for name in queries.GROUPS:
+        assert csat[name] == {
+            key: {
+                "count": len(given),
+                "average": round(statistics.fmean(given), 3),
+                "distribution": {str(r): given.count(r) for r in range(1, 6)},
+            }
+            for key, given in ratings[name].items()
+        }, name
+
     for kind in ("first_response", "resolution"):
         grouped = queries._distributions(db, kind, START, START + 3 * DAY, DAY, None, None)
-        groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for at, seconds, agent, team in _facts(db, kind):
-            for name, key in (
-                ("all", ""),
-                ("bucket", str(int(at // DAY * DAY))),
-                ("agent", agent),
-                ("team", team),
-            ):
-                if key is not None:
-                    groups[name][key].append(seconds)
+        groups = _grouped(db, kind)
         for name in queries.GROUPS:
             assert grouped[name].keys() == groups[name].keys(), (kind, name)
             for key, values in groups[name].items():

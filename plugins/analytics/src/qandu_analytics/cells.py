@@ -1,5 +1,5 @@
-"""Per-conversation figures packed in ten-minute cells for the dashboard: first-response and
-resolution durations, and conversations started.
+"""Figures packed in ten-minute cells for the dashboard: first-response and resolution
+durations, resolutions by whether a person took part, CSAT ratings and conversations started.
 
 An exact median needs every value of the range, and reading 150,000 values as rows (or
 joining them into text row by row) is what made a month's query slow.  So the writer keeps,
@@ -60,6 +60,16 @@ KINDS = {
     "resolution": Kind(
         "analytics_resolutions", "at", "seconds", "agent_id", "team_id", "seconds IS NOT NULL"
     ),
+    # every resolution: 0 of a conversation without a bot, 1 a bot's a person took part in,
+    # 2 a bot's no person took part in (contained)
+    "resolved": Kind(
+        "analytics_resolutions",
+        "at",
+        "CASE WHEN bot IS NULL THEN 0 WHEN assisted = 1 THEN 1 ELSE 2 END",
+        "agent_id",
+        "team_id",
+    ),
+    "csat": Kind("analytics_csat", "at", "rating", "agent_id", "team_id"),
     # conversations started: 0 without a bot, 1 a bot's, 2 a bot's handed to people (so far)
     "started": Kind(
         "analytics_conversations",
@@ -113,9 +123,11 @@ def rebuild(db: Any) -> None:
         refresh(db, kind, {slot_of(at) for (at,) in times.fetchall()})
 
 
-def read(db: Any, kind: str, start: int, end: int) -> list[tuple[int, int, str, str]]:
-    """The cells of ``kind`` in ``[start, end)`` (multiples of :data:`SLOT`): slot, n, vals, labels."""
+def read(db: Any, kind: str, start: int, end: int, *, labels: bool = True) -> list[tuple[int, int, str, str]]:
+    """The cells of ``kind`` in ``[start, end)`` (multiples of :data:`SLOT`): slot, n, vals and
+    labels (``""`` without ``labels``)."""
+    column = "labels" if labels else "''"
     return db.sql(
-        "SELECT slot, n, vals, labels FROM analytics_cells WHERE kind = ? AND slot >= ? AND slot < ?",
+        f"SELECT slot, n, vals, {column} FROM analytics_cells WHERE kind = ? AND slot >= ? AND slot < ?",
         (kind, start, end),
     ).fetchall()

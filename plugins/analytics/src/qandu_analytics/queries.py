@@ -94,17 +94,6 @@ def _rows(db: Any, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, .
     return db.sql(statement, params).fetchall()
 
 
-def _where(column: str, agent: str | None, team: str | None) -> tuple[str, list]:
-    where, params = [f"{column} >= ? AND {column} < ?"], []
-    if agent is not None:
-        where.append("agent_id = ?")
-        params.append(agent)
-    if team is not None:
-        where.append("team_id = ?")
-        params.append(team)
-    return " AND ".join(where), params
-
-
 @attrs.frozen
 class _Cells:
     """The values of one kind of cell in a range, with their bucket and their agent-team pair."""
@@ -116,20 +105,32 @@ class _Cells:
 
 
 def _cells(
-    db: Any, kind: str, start: int, end: int, size: int, agent: str | None, team: str | None
+    db: Any,
+    kind: str,
+    start: int,
+    end: int,
+    size: int,
+    agent: str | None,
+    team: str | None,
+    *,
+    people: bool = True,
 ) -> _Cells:
     """``kind``'s values in ``[start, end)`` (of one agent or team only, if given).
 
     A few thousand rows of text that numpy parses; agent and team travel as one label, of
-    which a range holds a few distinct values.
+    which a range holds a few distinct values.  Splitting the labels is the dearest part: without
+    ``people`` (figures per bucket only) and without a filter, they are not read.
     """
-    rows = cells.read(db, kind, start, end)
+    people = people or agent is not None or team is not None
+    rows = cells.read(db, kind, start, end, labels=people)
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         return _Cells(empty.astype(np.float64), empty, empty, [])
     slots, counts, vals, labels = zip(*rows, strict=True)
     values = np.fromstring(",".join(vals), dtype=np.float64, sep=",")
     buckets = np.repeat(np.asarray(slots, dtype=np.int64) // size, counts)
+    if not people:
+        return _Cells(values, buckets, np.zeros(len(values), dtype=np.int64), [["", ""]])
     labels = cells.SEP.join(labels).split(cells.SEP)
     pairs = [pair.split(cells.PAIR) for pair in set(labels)]
     codes = {cells.PAIR.join(pair): code for code, pair in enumerate(pairs)}
@@ -153,31 +154,51 @@ def _distributions(
     order = np.argsort(found.values)
     ordered = found.values[order]
     grouped["all"][""] = _figures(ordered, np.array([0]), np.array([len(ordered)]))[0]
-    buckets, by_pair = found.buckets[order], found.by_pair[order]
+    buckets = found.buckets[order]
     first = int(buckets.min())
     by_bucket = _by_key(ordered, buckets - first)
     grouped["bucket"] = {str((first + key) * size): figures for key, figures in by_bucket.items()}
     for name, part in (("agent", 0), ("team", 1)):
-        of_pair = [pair[part] for pair in found.pairs]
-        names = sorted(set(of_pair) - {""})
-        index = {person: code for code, person in enumerate(names)}
-        people = np.array([index.get(person, -1) for person in of_pair], dtype=np.int64)[by_pair]
+        names, people = _people_codes(found, part)
+        people = people[order]
         known = people >= 0
         figures = _by_key(ordered[known], people[known])
         grouped[name] = {names[code]: figure for code, figure in figures.items()}
     return grouped
 
 
-def _ratings(db: Any, base: str, params: tuple[Any, ...]) -> Grouped:
+def _ratings(db: Any, start: int, end: int, size: int, agent: str | None, team: str | None) -> Grouped:
     """CSAT average, count and distribution overall, per bucket, per agent and per team."""
-    counts: dict[str, dict[str, Counter[int]]] = {name: defaultdict(Counter) for name in GROUPS}
-    for bucket, rating, agent, team, n in _rows(
-        db, f"SELECT b, v, agent, team, COUNT(*) FROM ({base}) AS base GROUP BY b, v, agent, team", params
-    ):
-        for group, key in (("all", ""), ("bucket", str(bucket)), ("agent", agent), ("team", team)):
-            if key is not None:
-                counts[group][key][int(rating)] += int(n)
-    return {group: {key: _csat_figures(c) for key, c in by_key.items()} for group, by_key in counts.items()}
+    found = _cells(db, "csat", start, end, size, agent, team)
+    grouped: Grouped = {name: {} for name in GROUPS}
+    if not len(found.values):
+        return grouped
+    ratings = found.values.astype(np.int64)
+    first = int(found.buckets.min())
+    keys: dict[str, tuple[list[str] | None, np.ndarray]] = {
+        "all": ([""], np.zeros(len(ratings), dtype=np.int64)),
+        "bucket": (None, found.buckets - first),
+        "agent": _people_codes(found, 0),
+        "team": _people_codes(found, 1),
+    }
+    for name, (names, codes) in keys.items():
+        known = codes >= 0
+        counts = np.bincount(codes[known] * 6 + ratings[known])
+        counts = np.pad(counts, (0, -len(counts) % 6)).reshape(-1, 6).tolist()
+        for code, row in enumerate(counts):
+            if any(row):
+                key = str((first + code) * size) if names is None else names[code]
+                grouped[name][key] = _csat_figures(Counter({r: row[r] for r in range(1, 6)}))
+    return grouped
+
+
+def _people_codes(found: _Cells, part: int) -> tuple[list[str], np.ndarray]:
+    """The agents (``part`` 0) or teams (1) of ``found``'s values, sorted, and each value's index
+    among them (-1 for none)."""
+    of_pair = [pair[part] for pair in found.pairs]
+    names = sorted(set(of_pair) - {""})
+    index = {person: code for code, person in enumerate(names)}
+    return names, np.array([index.get(person, -1) for person in of_pair], dtype=np.int64)[found.by_pair]
 
 
 def _csat_figures(counts: Counter[int]) -> dict[str, Any]:
@@ -199,7 +220,7 @@ def summary(
     first = _distributions(db, "first_response", start, end, size, agent, team)
     resolved = _distributions(db, "resolution", start, end, size, agent, team)
     contained = _resolutions(db, start, end, size, agent, team)
-    csat = _csat(db, start, end, size, agent, team)
+    csat = _ratings(db, start, end, size, agent, team)
     counters = _rollups(db, start, end, size)
     bot_total = sum(v[1] for v in volume.values())
     handoffs = sum(v[2] for v in volume.values())
@@ -255,12 +276,11 @@ def _volume(
     db: Any, start: int, end: int, size: int, agent: str | None, team: str | None
 ) -> dict[int, tuple[int, int, int]]:
     """Per bucket: conversations started, those a bot served, and those of them handed off."""
-    found = _cells(db, "started", start, end, size, agent, team)
+    found = _cells(db, "started", start, end, size, agent, team, people=False)
     if not len(found.values):
         return {}
     first = int(found.buckets.min())
-    codes = (found.buckets - first) * 3 + found.values.astype(np.int64)
-    table = np.bincount(codes, minlength=-(-(int(codes.max()) + 1) // 3) * 3).reshape(-1, 3).tolist()
+    table = _tally(found.buckets - first, found.values, 3)
     return {
         (first + i) * size: (plain + bot + handed, bot + handed, handed)
         for i, (plain, bot, handed) in enumerate(table)
@@ -272,23 +292,22 @@ def _resolutions(
     db: Any, start: int, end: int, size: int, agent: str | None, team: str | None
 ) -> dict[int, tuple[int, int]]:
     """Per bucket: resolutions of bot conversations, and how many of them no person took part in."""
-    where, params = _where("at", agent, team)
-    contained = _rows(
-        db,
-        f"SELECT {_bucket_sql(db, 'at', size)} AS b, COUNT(*), SUM(1 - assisted) FROM analytics_resolutions"
-        f" WHERE {where} AND bot IS NOT NULL GROUP BY b",
-        (start, end, *params),
-    )
-    return {int(b): (int(n), int(unassisted or 0)) for b, n, unassisted in contained}
+    found = _cells(db, "resolved", start, end, size, agent, team, people=False)
+    if not len(found.values):
+        return {}
+    first = int(found.buckets.min())
+    table = _tally(found.buckets - first, found.values, 3)
+    return {
+        (first + i) * size: (helped + alone, alone)
+        for i, (_, helped, alone) in enumerate(table)
+        if helped + alone
+    }
 
 
-def _csat(db: Any, start: int, end: int, size: int, agent: str | None, team: str | None) -> Grouped:
-    where, params = _where("at", agent, team)
-    base = (
-        f"SELECT {_bucket_sql(db, 'at', size)} AS b, rating AS v, agent_id AS agent, team_id AS team"
-        f" FROM analytics_csat WHERE {where}"
-    )
-    return _ratings(db, base, (start, end, *params))
+def _tally(buckets: np.ndarray, classes: np.ndarray, n: int) -> list[list[int]]:
+    """How many values of each class (0 to ``n`` - 1) fall in each bucket (0, 1, ...)."""
+    counts = np.bincount(buckets * n + classes.astype(np.int64))
+    return np.pad(counts, (0, -len(counts) % n)).reshape(-1, n).tolist()
 
 
 def _rollups(db: Any, start: int, end: int, size: int) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class _Folded:
         self.sentiment: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0])
         self.first_response: dict[str, tuple[float, str]] = {}
         self.resolved_slots: set[int] = set()
+        self.csat_slots: set[int] = set()
 
     def count(self, at: float, metric: str, key: str, total: float = 0.0) -> None:
         bucket = (hour_of(at), metric, key)
@@ -169,6 +170,7 @@ def _apply_event(db: Any, record: EventRecord, folded: _Folded) -> None:
     elif name == "conversation.status_changed":
         _status_changed(db, cid, at, data, folded)
     elif name == "csat.submitted":
+        folded.csat_slots.add(cells.slot_of(at))
         db.sql(
             "INSERT INTO analytics_csat (survey_id, conversation_id, at, rating, agent_id, team_id)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (survey_id) DO NOTHING",
@@ -264,6 +266,20 @@ def _conversation_slots(db: Any, conversation_ids: list[str]) -> dict[str, set[i
             for kind, at in zip(_CONVERSATION_CELLS, times, strict=True):
                 if at is not None:
                     slots[kind].add(cells.slot_of(at))
+    return slots
+
+
+def _resolution_slots(db: Any, conversation_ids: list[str]) -> set[int]:
+    """The cells holding these conversations' resolutions (a late handoff or agent message may
+    mark one as assisted)."""
+    slots: set[int] = set()
+    for i in range(0, len(conversation_ids), 500):
+        chunk = conversation_ids[i : i + 500]
+        rows = db.sql(
+            f"SELECT at FROM analytics_resolutions WHERE conversation_id IN ({', '.join('?' * len(chunk))})",
+            tuple(chunk),
+        )
+        slots.update(cells.slot_of(at) for (at,) in rows.fetchall())
     return slots
 
 
@@ -368,6 +384,8 @@ def apply_batch(db: Any, records: Iterable[Record]) -> int:
     for kind in _CONVERSATION_CELLS:
         cells.refresh(db, kind, before[kind] | after[kind])
     cells.refresh(db, "resolution", folded.resolved_slots)
+    cells.refresh(db, "resolved", folded.resolved_slots | _resolution_slots(db, touched))
+    cells.refresh(db, "csat", folded.csat_slots)
     return count
 
 

@@ -10,8 +10,9 @@ bucketing on SQLite and PostgreSQL, and no date parsing while aggregating.
   a person took part before it: ``assisted``).
 - ``analytics_csat``: one row per answered survey.
 - ``analytics_rollups``: hourly counters (messages by sender, intents, sentiment, tags, SLA breaches).
-- ``analytics_cells`` (v2): per ten minutes, the first-response and resolution durations
-  and the conversations started, packed for the dashboard (see :mod:`qandu_analytics.cells`).
+- ``analytics_cells`` (v2): per kind and ten minutes, the slot's first-response and resolution
+  durations, resolutions by whether a person took part, CSAT ratings and conversations started,
+  packed for the dashboard (see :mod:`qandu_analytics.cells`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _TABLES = (
         sentiment_sum {real} NOT NULL DEFAULT 0,
         sentiment_n INTEGER NOT NULL DEFAULT 0,
         sla_breaches INTEGER NOT NULL DEFAULT 0)""",
-    # covering indexes: the dashboard's range scans never touch the table itself
+    # covering indexes: recomputing a cell scans a range of times without touching the table
     """CREATE INDEX analytics_conversations_started
         ON analytics_conversations (started_at, bot, handoff_at, agent_id, team_id)""",
     """CREATE INDEX analytics_conversations_first_response
