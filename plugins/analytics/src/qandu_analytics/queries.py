@@ -276,15 +276,9 @@ def _volume(
     db: Any, start: int, end: int, size: int, agent: str | None, team: str | None
 ) -> dict[int, tuple[int, int, int]]:
     """Per bucket: conversations started, those a bot served, and those of them handed off."""
-    found = _cells(db, "started", start, end, size, agent, team, people=False)
-    if not len(found.values):
-        return {}
-    first = int(found.buckets.min())
-    table = _tally(found.buckets - first, found.values, 3)
     return {
-        (first + i) * size: (plain + bot + handed, bot + handed, handed)
-        for i, (plain, bot, handed) in enumerate(table)
-        if plain + bot + handed
+        at: (plain + bot + handed, bot + handed, handed)
+        for at, (plain, bot, handed) in _per_bucket(db, "started", start, end, size, agent, team).items()
     }
 
 
@@ -292,22 +286,21 @@ def _resolutions(
     db: Any, start: int, end: int, size: int, agent: str | None, team: str | None
 ) -> dict[int, tuple[int, int]]:
     """Per bucket: resolutions of bot conversations, and how many of them no person took part in."""
-    found = _cells(db, "resolved", start, end, size, agent, team, people=False)
+    tallies = _per_bucket(db, "resolved", start, end, size, agent, team)
+    return {at: (helped + alone, alone) for at, (_, helped, alone) in tallies.items() if helped + alone}
+
+
+def _per_bucket(
+    db: Any, kind: str, start: int, end: int, size: int, agent: str | None, team: str | None
+) -> dict[int, list[int]]:
+    """How many of ``kind``'s values are 0, 1 and 2 in each bucket that has any."""
+    found = _cells(db, kind, start, end, size, agent, team, people=False)
     if not len(found.values):
         return {}
     first = int(found.buckets.min())
-    table = _tally(found.buckets - first, found.values, 3)
-    return {
-        (first + i) * size: (helped + alone, alone)
-        for i, (_, helped, alone) in enumerate(table)
-        if helped + alone
-    }
-
-
-def _tally(buckets: np.ndarray, classes: np.ndarray, n: int) -> list[list[int]]:
-    """How many values of each class (0 to ``n`` - 1) fall in each bucket (0, 1, ...)."""
-    counts = np.bincount(buckets * n + classes.astype(np.int64))
-    return np.pad(counts, (0, -len(counts) % n)).reshape(-1, n).tolist()
+    counts = np.bincount((found.buckets - first) * 3 + found.values.astype(np.int64))
+    table = np.pad(counts, (0, -len(counts) % 3)).reshape(-1, 3).tolist()
+    return {(first + i) * size: row for i, row in enumerate(table) if any(row)}
 
 
 def _rollups(db: Any, start: int, end: int, size: int) -> dict[str, Any]:

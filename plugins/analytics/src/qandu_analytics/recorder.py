@@ -89,7 +89,6 @@ class _Folded:
         self.counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.sentiment: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0])
         self.first_response: dict[str, tuple[float, str]] = {}
-        self.resolved_slots: set[int] = set()
         self.csat_slots: set[int] = set()
 
     def count(self, at: float, metric: str, key: str, total: float = 0.0) -> None:
@@ -168,7 +167,7 @@ def _apply_event(db: Any, record: EventRecord, folded: _Folded) -> None:
             (agent, data.get("teamId"), cid),
         )
     elif name == "conversation.status_changed":
-        _status_changed(db, cid, at, data, folded)
+        _status_changed(db, cid, at, data)
     elif name == "csat.submitted":
         folded.csat_slots.add(cells.slot_of(at))
         db.sql(
@@ -194,7 +193,7 @@ def _apply_event(db: Any, record: EventRecord, folded: _Folded) -> None:
             folded.count(at, "tag", str(tag))
 
 
-def _status_changed(db: Any, cid: str, at: float, data: dict[str, Any], folded: _Folded) -> None:
+def _status_changed(db: Any, cid: str, at: float, data: dict[str, Any]) -> None:
     to, came_from = data.get("to"), data.get("from")
     facts = _facts(db, cid)
     agent = data.get("agentId") or facts["agent_id"]
@@ -209,7 +208,6 @@ def _status_changed(db: Any, cid: str, at: float, data: dict[str, Any], folded: 
             " (conversation_id, at, seconds, agent_id, team_id, bot, assisted) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (cid, at, None if opened is None else at - opened, agent, team, facts["bot"], int(assisted)),
         )
-        folded.resolved_slots.add(cells.slot_of(at))
         db.sql(
             "UPDATE analytics_conversations SET status = ?, resolved_at = ?, agent_id = ?, team_id = ?"
             " WHERE conversation_id = ?",
@@ -247,40 +245,49 @@ def _lock_in_order(db: Any, records: list[Record]) -> None:
         )
 
 
-#: The cells a conversation's row appears in: the kinds keyed by one of its times.
-_CONVERSATION_CELLS = ("started", "first_response")
+#: What the cells read of a conversation's row (``started_at`` and ``first_response_at`` are
+#: the times of its ``started`` and ``first_response`` cells) and of its resolutions.
+_CONVERSATION_FACTS = (
+    "SELECT conversation_id, started_at, first_response_at, first_agent_id, handoff_at, agent_id,"
+    " team_id, bot FROM analytics_conversations WHERE conversation_id IN"
+)
+_RESOLUTION_FACTS = "SELECT id, at, assisted FROM analytics_resolutions WHERE conversation_id IN"
 
 
-def _conversation_slots(db: Any, conversation_ids: list[str]) -> dict[str, set[int]]:
-    """The cells these conversations appear in, per kind."""
-    slots: dict[str, set[int]] = {kind: set() for kind in _CONVERSATION_CELLS}
-    columns = ", ".join(cells.KINDS[kind].time for kind in _CONVERSATION_CELLS)
+def _rows_of(db: Any, select: str, conversation_ids: list[str]) -> set[tuple[Any, ...]]:
+    """The rows ``select`` (ending in ``IN``) gives for these conversations, 500 ids at a time."""
+    rows: set[tuple[Any, ...]] = set()
     for i in range(0, len(conversation_ids), 500):
         chunk = conversation_ids[i : i + 500]
-        rows = db.sql(
-            f"SELECT {columns} FROM analytics_conversations"
-            f" WHERE conversation_id IN ({', '.join('?' * len(chunk))})",
-            tuple(chunk),
-        )
-        for times in rows.fetchall():
-            for kind, at in zip(_CONVERSATION_CELLS, times, strict=True):
-                if at is not None:
-                    slots[kind].add(cells.slot_of(at))
-    return slots
+        rows.update(db.sql(f"{select} ({', '.join('?' * len(chunk))})", tuple(chunk)).fetchall())
+    return rows
 
 
-def _resolution_slots(db: Any, conversation_ids: list[str]) -> set[int]:
-    """The cells holding these conversations' resolutions (a late handoff or agent message may
-    mark one as assisted)."""
-    slots: set[int] = set()
-    for i in range(0, len(conversation_ids), 500):
-        chunk = conversation_ids[i : i + 500]
-        rows = db.sql(
-            f"SELECT at FROM analytics_resolutions WHERE conversation_id IN ({', '.join('?' * len(chunk))})",
-            tuple(chunk),
+def _cell_facts(db: Any, conversation_ids: list[str]) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    return _rows_of(db, _CONVERSATION_FACTS, conversation_ids), _rows_of(
+        db, _RESOLUTION_FACTS, conversation_ids
+    )
+
+
+def _refresh_cells(
+    db: Any,
+    before: tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]],
+    after: tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]],
+    csat_slots: set[int],
+) -> None:
+    """Recompute the cells of every slot whose facts the batch changed: a changed row's old and
+    new versions both count, so a first response that moved to an earlier time leaves its old
+    slot too; an agent's message that changed nothing refreshes nothing.  Kinds in one order
+    (concurrent writers on PostgreSQL lock cells in one order)."""
+    conversations = before[0] ^ after[0]
+    for kind, column in (("started", 1), ("first_response", 2)):
+        cells.refresh(
+            db, kind, {cells.slot_of(row[column]) for row in conversations if row[column] is not None}
         )
-        slots.update(cells.slot_of(at) for (at,) in rows.fetchall())
-    return slots
+    resolutions = {cells.slot_of(at) for _, at, _ in before[1] ^ after[1]}
+    cells.refresh(db, "resolution", resolutions)
+    cells.refresh(db, "resolved", resolutions)
+    cells.refresh(db, "csat", csat_slots)
 
 
 def _cells_touched(records: list[Record]) -> list[str]:
@@ -300,13 +307,12 @@ def _cells_touched(records: list[Record]) -> list[str]:
 def apply_batch(db: Any, records: Iterable[Record]) -> int:
     """Write a batch of records (one writer job, one transaction); return how many.
 
-    The facts first, then the cells of every slot the batch changed (a conversation whose
-    first response moved to an earlier time leaves its old slot as well)."""
+    The facts first, then the cells of every slot whose facts the batch changed."""
     records = list(records)
     if db.is_postgresql:
         _lock_in_order(db, records)
     touched = _cells_touched(records)
-    before = _conversation_slots(db, touched)
+    before = _cell_facts(db, touched)
     folded = _Folded()
     log: list[tuple[Any, ...]] = []
     count = 0
@@ -380,12 +386,7 @@ def apply_batch(db: Any, records: Iterable[Record]) -> int:
             ),
             [(*key, n, folded.rollup_totals[key]) for key, n in sorted(folded.rollups.items())],
         )
-    after = _conversation_slots(db, touched)
-    for kind in _CONVERSATION_CELLS:
-        cells.refresh(db, kind, before[kind] | after[kind])
-    cells.refresh(db, "resolution", folded.resolved_slots)
-    cells.refresh(db, "resolved", folded.resolved_slots | _resolution_slots(db, touched))
-    cells.refresh(db, "csat", folded.csat_slots)
+    _refresh_cells(db, before, _cell_facts(db, touched), folded.csat_slots)
     return count
 
 
